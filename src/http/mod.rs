@@ -1,0 +1,72 @@
+//! The HTTP surface: routes, limits, health, and the buyer WebSocket upgrade.
+//!
+//! [`router`] builds the whole application from an [`AppState`], so tests can
+//! serve it on port 0 or drive it in-process.
+
+pub mod error;
+mod health;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, State};
+use axum::response::Response;
+use axum::routing::get;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::chat::{ChatService, session};
+use crate::limits::ConnectionLimiter;
+use error::ApiError;
+
+/// Largest WebSocket message the socket layer accepts at all, as a multiple
+/// of the protocol's frame limit: frames between the two get an `error` frame
+/// and the connection stays open; larger ones close the connection.
+const SOCKET_LIMIT_FACTOR: usize = 16;
+
+/// State shared by all handlers.
+#[derive(Clone)]
+pub struct AppState {
+    pub chat: Arc<ChatService>,
+    pub connections: ConnectionLimiter,
+    pub started: Instant,
+}
+
+/// Builds the application router.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.chat.config.limits.max_body_bytes;
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/ws/chat", get(chat_socket))
+        .with_state(state)
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(TraceLayer::new_for_http())
+}
+
+async fn chat_socket(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let address = peer.ip();
+    let guard =
+        state
+            .connections
+            .try_acquire(address)
+            .ok_or_else(|| ApiError::TooManyConnections {
+                address: address.to_string(),
+                limit: state.chat.config.limits.connections_per_ip,
+            })?;
+    let socket_limit = state.chat.config.limits.max_frame_bytes * SOCKET_LIMIT_FACTOR;
+    let chat = state.chat.clone();
+    Ok(upgrade
+        .max_message_size(socket_limit)
+        .max_frame_size(socket_limit)
+        .on_upgrade(move |socket| async move {
+            let _slot = guard;
+            session::serve(chat, socket, address).await;
+        }))
+}

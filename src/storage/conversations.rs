@@ -1,0 +1,228 @@
+//! Conversations and their ownership state machine.
+//!
+//! A conversation is owned by the bot, waits for a person (`queued`), is owned
+//! by a staff member, or is resolved. Every change bumps `state_version` in
+//! one conditional update, so of two racing changes from the same version
+//! exactly one wins; each change is recorded with who made it and why, and
+//! stored as a `state` event the buyer sees.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::events::{insert_event, next_seq};
+use super::{Author, EventKind, NewEvent, Store, StoreError, StoredEvent};
+use crate::language::Language;
+
+/// Who owns a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConversationState {
+    Bot,
+    Queued,
+    Staff,
+    Resolved,
+}
+
+impl ConversationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationState::Bot => "bot",
+            ConversationState::Queued => "queued",
+            ConversationState::Staff => "staff",
+            ConversationState::Resolved => "resolved",
+        }
+    }
+
+    fn parse(value: &str) -> Result<Self, StoreError> {
+        match value {
+            "bot" => Ok(Self::Bot),
+            "queued" => Ok(Self::Queued),
+            "staff" => Ok(Self::Staff),
+            "resolved" => Ok(Self::Resolved),
+            other => Err(StoreError::Corrupt {
+                column: "state",
+                value: other.to_owned(),
+            }),
+        }
+    }
+}
+
+/// A conversation row.
+#[derive(Debug, Clone)]
+pub struct Conversation {
+    pub id: String,
+    pub language: Option<Language>,
+    pub locale: Option<Language>,
+    pub state: ConversationState,
+    pub owner_staff_id: Option<String>,
+    pub state_version: i64,
+    pub last_seq: i64,
+    /// Order number the buyer named and has not yet proven with an e-mail.
+    pub pending_order: Option<String>,
+    pub failed_order_attempts: i64,
+}
+
+/// A requested ownership change.
+#[derive(Debug, Clone)]
+pub struct Transition<'a> {
+    pub to: ConversationState,
+    pub owner_staff_id: Option<&'a str>,
+    /// Who asks: `buyer`, `bot`, `system` or `staff:<id>`.
+    pub actor: &'a str,
+    pub reason: &'a str,
+    /// The change applies only if the conversation is in one of these states.
+    pub allowed_from: &'a [ConversationState],
+}
+
+const SELECT_CONVERSATION: &str = "SELECT id, language, locale, state, owner_staff_id, \
+    state_version, last_seq, pending_order, failed_order_attempts FROM conversations WHERE id = ?";
+
+impl Store {
+    /// Creates a conversation owned by the bot.
+    pub async fn create_conversation(
+        &self,
+        locale: Option<Language>,
+    ) -> Result<Conversation, StoreError> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        sqlx::query("INSERT INTO conversations (id, locale) VALUES (?, ?)")
+            .bind(&id)
+            .bind(locale.map(Language::code))
+            .execute(&self.pool)
+            .await?;
+        self.conversation(&id)
+            .await?
+            .ok_or(StoreError::ConversationNotFound(id))
+    }
+
+    /// Loads a conversation, or `None` if it does not exist.
+    pub async fn conversation(&self, id: &str) -> Result<Option<Conversation>, StoreError> {
+        let row = sqlx::query(SELECT_CONVERSATION)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| conversation_from_row(&row)).transpose()
+    }
+
+    /// Sets the conversation's language and the locale hint.
+    pub async fn set_conversation_language(
+        &self,
+        id: &str,
+        language: Language,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE conversations SET language = ? WHERE id = ?")
+            .bind(language.code())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Updates the locale hint sent by the client.
+    pub async fn set_conversation_locale(
+        &self,
+        id: &str,
+        locale: Language,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE conversations SET locale = ? WHERE id = ?")
+            .bind(locale.code())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Applies an ownership change atomically and stores its `state` event.
+    /// Returns `None` (and changes nothing) when the conversation is not in one
+    /// of `allowed_from`, or already in the target state with the same owner.
+    pub async fn transition(
+        &self,
+        id: &str,
+        change: Transition<'_>,
+        language: Option<Language>,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(SELECT_CONVERSATION)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let current = match row {
+            Some(row) => conversation_from_row(&row)?,
+            None => return Err(StoreError::ConversationNotFound(id.to_owned())),
+        };
+        let same = current.state == change.to
+            && current.owner_staff_id.as_deref() == change.owner_staff_id;
+        if same || !change.allowed_from.contains(&current.state) {
+            return Ok(None);
+        }
+
+        let version = current.state_version + 1;
+        sqlx::query(
+            "UPDATE conversations SET state = ?, owner_staff_id = ?, state_version = ?, \
+             updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?",
+        )
+        .bind(change.to.as_str())
+        .bind(change.owner_staff_id)
+        .bind(version)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO state_changes \
+             (conversation_id, from_state, to_state, version, actor, reason) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(current.state.as_str())
+        .bind(change.to.as_str())
+        .bind(version)
+        .bind(change.actor)
+        .bind(change.reason)
+        .execute(&mut *tx)
+        .await?;
+
+        let event = NewEvent {
+            kind: EventKind::State,
+            author: Author::System,
+            language,
+            state: Some(change.to),
+            reason: Some(change.reason.to_owned()),
+            ..NewEvent::default()
+        };
+        let seq = next_seq(&mut tx, id).await?;
+        let stored = insert_event(&mut tx, id, seq, &event).await?;
+        tx.commit().await?;
+        Ok(Some(stored))
+    }
+
+    /// Remembers the order number a buyer named, until they prove it.
+    pub async fn set_pending_order(
+        &self,
+        id: &str,
+        order_number: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE conversations SET pending_order = ? WHERE id = ?")
+            .bind(order_number)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+fn conversation_from_row(row: &SqliteRow) -> Result<Conversation, StoreError> {
+    let language: Option<String> = row.try_get("language")?;
+    let locale: Option<String> = row.try_get("locale")?;
+    let state: String = row.try_get("state")?;
+    Ok(Conversation {
+        id: row.try_get("id")?,
+        language: language.and_then(|code| code.parse().ok()),
+        locale: locale.and_then(|code| code.parse().ok()),
+        state: ConversationState::parse(&state)?,
+        owner_staff_id: row.try_get("owner_staff_id")?,
+        state_version: row.try_get("state_version")?,
+        last_seq: row.try_get("last_seq")?,
+        pending_order: row.try_get("pending_order")?,
+        failed_order_attempts: row.try_get("failed_order_attempts")?,
+    })
+}
