@@ -5,6 +5,7 @@
 
 pub mod error;
 mod health;
+pub mod widget;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/ws/chat", get(chat_socket))
         .with_state(state)
+        .merge(widget::router())
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(TraceLayer::new_for_http())
 }
