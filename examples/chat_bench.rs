@@ -66,20 +66,36 @@ fn parse_options() -> Options {
             url => options.url = url.to_owned(),
         }
     }
-    let host = options.url.split("://").nth(1).unwrap_or("").split('/').next().unwrap_or("");
-    let loopback = host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]");
-    assert!(loopback, "only loopback servers may be measured, got {:?}", options.url);
+    let host = options
+        .url
+        .split("://")
+        .nth(1)
+        .unwrap_or("")
+        .split('/')
+        .next()
+        .unwrap_or("");
+    let loopback =
+        host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]");
+    assert!(
+        loopback,
+        "only loopback servers may be measured, got {:?}",
+        options.url
+    );
     options
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn open(url: &str) -> Socket {
-    let (mut socket, _) = connect_async(url).await.expect("server accepts the connection");
+    let (mut socket, _) = connect_async(url)
+        .await
+        .expect("server accepts the connection");
     let hello = json!({"type": "hello", "token": null, "locale": "en", "resume_from": 0});
-    socket.send(Message::Text(hello.to_string().into())).await.expect("hello sent");
+    socket
+        .send(Message::Text(hello.to_string().into()))
+        .await
+        .expect("hello sent");
     loop {
         if next_json(&mut socket).await["type"] == "welcome" {
             return socket;
@@ -101,10 +117,17 @@ async fn next_json(socket: &mut Socket) -> Value {
 }
 
 /// Sends one question and returns (round trip, first delta, deltas, answer source).
-async fn ask(socket: &mut Socket, id: &str, text: &str) -> (Duration, Option<Duration>, usize, String) {
+async fn ask(
+    socket: &mut Socket,
+    id: &str,
+    text: &str,
+) -> (Duration, Option<Duration>, usize, String) {
     let started = Instant::now();
     let frame = json!({"type": "message", "client_id": id, "text": text});
-    socket.send(Message::Text(frame.to_string().into())).await.expect("message sent");
+    socket
+        .send(Message::Text(frame.to_string().into()))
+        .await
+        .expect("message sent");
     let mut first_delta = None;
     let mut deltas = 0;
     loop {
@@ -114,7 +137,10 @@ async fn ask(socket: &mut Socket, id: &str, text: &str) -> (Duration, Option<Dur
             deltas += 1;
         }
         if frame["type"] == "event" && frame["author"] == "bot" && frame["kind"] == "message" {
-            let source = frame["answer_source"].as_str().unwrap_or_default().to_owned();
+            let source = frame["answer_source"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             return (started.elapsed(), first_delta, deltas, source);
         }
     }
@@ -134,7 +160,8 @@ async fn main() {
         let mut socket = open(&options.url).await;
         for i in 0..per_session.min(options.questions - round_trips.len()) {
             let question = EXTRACTIVE[(session + i) % EXTRACTIVE.len()];
-            let (elapsed, _, _, source) = ask(&mut socket, &format!("b{session}-{i}"), question).await;
+            let (elapsed, _, _, source) =
+                ask(&mut socket, &format!("b{session}-{i}"), question).await;
             assert!(
                 matches!(source.as_str(), "faq" | "translated_faq"),
                 "{question:?} was answered from {source}, not extractively"
@@ -157,7 +184,11 @@ async fn main() {
         let (total, first, deltas, source) = ask(&mut socket, &format!("g{i}"), question).await;
         let first = first.unwrap_or(total);
         let streaming = (total - first).as_secs_f64();
-        let rate = if streaming > 0.0 { deltas as f64 / streaming } else { 0.0 };
+        let rate = if streaming > 0.0 {
+            deltas as f64 / streaming
+        } else {
+            0.0
+        };
         println!(
             "generated reply {i}: source {source}, first delta {:.0} ms, {deltas} deltas in {:.1} s ({rate:.1} deltas/s)",
             first.as_secs_f64() * 1000.0,

@@ -187,7 +187,9 @@ impl Answerer {
             return self.extractive(top, language).await;
         }
         if self.generator.is_some() {
-            return self.generate(question, language, &retrieval.hits, on_delta).await;
+            return self
+                .generate(question, language, &retrieval.hits, on_delta)
+                .await;
         }
         // Without a model, a passage that does not clearly lead would be a
         // guess between topics (shipping to Africa or to North America?).
@@ -267,13 +269,13 @@ impl Answerer {
             generated_tokens: None,
             time_to_first_token: None,
         };
-        if hit.kind == SourceKind::Faq {
-            if let Some(reviewed) = snapshot.faq_entry(&hit.id, language) {
-                answer.text = reviewed.answer.clone();
-                answer.language = language;
-                answer.sources[0].title = reviewed.question.clone();
-                return answer;
-            }
+        if hit.kind == SourceKind::Faq
+            && let Some(reviewed) = snapshot.faq_entry(&hit.id, language)
+        {
+            answer.text = reviewed.answer.clone();
+            answer.language = language;
+            answer.sources[0].title = reviewed.question.clone();
+            return answer;
         }
         if hit.language == language {
             return answer;

@@ -34,10 +34,10 @@ impl Hub {
     /// is attached.
     pub fn publish(&self, conversation_id: &str, frame: ServerFrame) {
         let mut channels = self.channels.lock().expect("hub lock is never poisoned");
-        if let Some(sender) = channels.get(conversation_id) {
-            if sender.send(frame).is_err() {
-                channels.remove(conversation_id);
-            }
+        if let Some(sender) = channels.get(conversation_id)
+            && sender.send(frame).is_err()
+        {
+            channels.remove(conversation_id);
         }
     }
 

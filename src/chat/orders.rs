@@ -66,10 +66,10 @@ pub fn parse_mention(text: &str) -> OrderMention {
 /// Whether the proof matches the order: the e-mail exactly (ignoring case),
 /// or the last 8 digits of the phone number.
 pub fn proof_matches(order: &Order, mention: &OrderMention) -> bool {
-    if let Some(email) = &mention.email {
-        if order.email.eq_ignore_ascii_case(email) {
-            return true;
-        }
+    if let Some(email) = &mention.email
+        && order.email.eq_ignore_ascii_case(email)
+    {
+        return true;
     }
     let order_digits: String = order.phone.chars().filter(char::is_ascii_digit).collect();
     match &mention.phone_digits {

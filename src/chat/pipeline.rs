@@ -124,7 +124,8 @@ impl ChatService {
         };
         self.store.record_turn(&turn).await?;
         if let Some(event) = &stored {
-            self.hub.publish(conversation_id, ServerFrame::Event(Box::new(event.clone())));
+            self.hub
+                .publish(conversation_id, ServerFrame::Event(Box::new(event.clone())));
         }
         info!(
             conversation_id = %conversation_id,

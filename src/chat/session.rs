@@ -295,6 +295,7 @@ impl Reader {
                 });
             }
             AppendOutcome::Stored(stored) => {
+                let stored = *stored;
                 self.send(ServerFrame::Ack {
                     client_id,
                     seq: stored.seq,

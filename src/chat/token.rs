@@ -27,10 +27,10 @@ impl TokenSigner {
 
     /// Reads the secret from `path`, creating it (mode 0600) if missing.
     pub fn load_or_create(path: &Path) -> std::io::Result<Self> {
-        if let Ok(secret) = std::fs::read(path) {
-            if secret.len() == SECRET_BYTES {
-                return Ok(Self::new(secret));
-            }
+        if let Ok(secret) = std::fs::read(path)
+            && secret.len() == SECRET_BYTES
+        {
+            return Ok(Self::new(secret));
         }
         let mut secret = vec![0u8; SECRET_BYTES];
         rand::rng().fill_bytes(&mut secret);

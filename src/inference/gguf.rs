@@ -300,7 +300,10 @@ mod tests {
     }
 
     fn prompt() -> Tensor {
-        Tensor::new(&[1u32, 4093, 198, 19556, 30], &Device::Cpu).unwrap().unsqueeze(0).unwrap()
+        Tensor::new(&[1u32, 4093, 198, 19556, 30], &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap()
     }
 
     #[test]
@@ -312,7 +315,11 @@ mod tests {
 
         assert_eq!(header.architecture, Architecture::Llama);
         assert_eq!(header.name, "Smollm2 135M 8k Lc100K Mix1 Ep2");
-        assert_eq!(header.context_length, quantized_llama::MAX_SEQ_LEN, "8192 in the file");
+        assert_eq!(
+            header.context_length,
+            quantized_llama::MAX_SEQ_LEN,
+            "8192 in the file"
+        );
     }
 
     #[test]
@@ -328,12 +335,24 @@ mod tests {
     #[test]
     fn reload_empties_mask_cache_and_keeps_weights() {
         let mut model = load_smollm();
-        let before = model.forward(&prompt(), 0).unwrap().to_vec2::<f32>().unwrap();
+        let before = model
+            .forward(&prompt(), 0)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
 
         let mut model = model.reload().unwrap();
-        let after = model.forward(&prompt(), 0).unwrap().to_vec2::<f32>().unwrap();
+        let after = model
+            .forward(&prompt(), 0)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
 
         assert_eq!(before, after);
-        assert_eq!(model.mask_cache_bytes(), 5 * 5, "only the mask of the second forward");
+        assert_eq!(
+            model.mask_cache_bytes(),
+            5 * 5,
+            "only the mask of the second forward"
+        );
     }
 }

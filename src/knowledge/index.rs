@@ -325,7 +325,11 @@ fn coverage(weights: &[(String, f32)], hit: &Hit, language: Language) -> f32 {
         return 0.0;
     }
     let share = |found: &HashSet<String>| {
-        let weight: f32 = weights.iter().filter(|(t, _)| found.contains(t)).map(|(_, w)| w).sum();
+        let weight: f32 = weights
+            .iter()
+            .filter(|(t, _)| found.contains(t))
+            .map(|(_, w)| w)
+            .sum();
         weight / total
     };
     0.5 * share(&anywhere) + 0.5 * share(&title)
@@ -394,10 +398,11 @@ fn remove_other_generations(root: &Path, keep: &Path) {
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        if path != keep && path.is_dir() {
-            if let Err(error) = std::fs::remove_dir_all(&path) {
-                warn!(path = %path.display(), %error, "failed to remove old index directory");
-            }
+        if path != keep
+            && path.is_dir()
+            && let Err(error) = std::fs::remove_dir_all(&path)
+        {
+            warn!(path = %path.display(), %error, "failed to remove old index directory");
         }
     }
 }

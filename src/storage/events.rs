@@ -88,7 +88,7 @@ pub struct StoredEvent {
 /// Result of storing a buyer message.
 #[derive(Debug, Clone)]
 pub enum AppendOutcome {
-    Stored(StoredEvent),
+    Stored(Box<StoredEvent>),
     /// A message with the same client id was stored earlier under this `seq`.
     Duplicate(i64),
 }
@@ -127,7 +127,7 @@ impl Store {
         let seq = next_seq(&mut tx, conversation_id).await?;
         let stored = insert_event(&mut tx, conversation_id, seq, event).await?;
         tx.commit().await?;
-        Ok(AppendOutcome::Stored(stored))
+        Ok(AppendOutcome::Stored(Box::new(stored)))
     }
 
     /// Stores a bot message only if the bot still owns the conversation.

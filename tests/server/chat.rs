@@ -180,14 +180,24 @@ async fn default_model_writes_grounded_reply() {
     let id = welcome["conversation_id"].as_str().unwrap().to_owned();
 
     let seq = buyer
-        .ask("c1", "What is the beam angle and the IP rating of the KB-FL100 flood light?")
+        .ask(
+            "c1",
+            "What is the beam angle and the IP rating of the KB-FL100 flood light?",
+        )
         .await;
     let (reply, streamed) = buyer.reply_to(seq).await;
 
     assert_eq!(reply["answer_source"], "generated", "{reply}");
-    assert_eq!(streamed.trim(), text(&reply), "the final text is the streamed text");
+    assert_eq!(
+        streamed.trim(),
+        text(&reply),
+        "the final text is the streamed text"
+    );
     let ids = source_ids(&reply);
-    assert!(ids.iter().any(|id| id.starts_with("kb-fl100")), "cites the product: {ids:?}");
+    assert!(
+        ids.iter().any(|id| id.starts_with("kb-fl100")),
+        "cites the product: {ids:?}"
+    );
     let passages: String = server
         .chat
         .store
@@ -199,10 +209,17 @@ async fn default_model_writes_grounded_reply() {
         .map(|p| p.body)
         .collect();
     let question = "What is the beam angle and the IP rating of the KB-FL100 flood light?";
-    let unsupported = crossdesk::chat::answer::unsupported_fact(text(&reply), &[&passages, question]);
-    assert_eq!(unsupported, None, "every number is in the cited passages: {reply}");
+    let unsupported =
+        crossdesk::chat::answer::unsupported_fact(text(&reply), &[&passages, question]);
+    assert_eq!(
+        unsupported, None,
+        "every number is in the cited passages: {reply}"
+    );
     let tokens = server
-        .query_i64("SELECT COALESCE(MAX(generated_tokens), 0) FROM turns WHERE conversation_id = ?", &id)
+        .query_i64(
+            "SELECT COALESCE(MAX(generated_tokens), 0) FROM turns WHERE conversation_id = ?",
+            &id,
+        )
         .await;
     assert!(tokens > 0, "the turn log records generated tokens");
 }

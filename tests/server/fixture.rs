@@ -158,7 +158,10 @@ pub struct Client {
 
 impl Client {
     pub fn from_socket(socket: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
-        Self { socket, pending: Default::default() }
+        Self {
+            socket,
+            pending: Default::default(),
+        }
     }
 
     pub async fn send_json(&mut self, value: Value) {
