@@ -474,6 +474,80 @@ pub fn turn_hits(hits: &[Hit]) -> Vec<TurnHit> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inference::ModelInfo;
+    use crate::knowledge::FaqEntry;
+    use tokio::sync::mpsc;
+
+    /// A model whose queue is always full.
+    struct BusyModel;
+
+    impl Generator for BusyModel {
+        fn submit(
+            &self,
+            _request: GenerationRequest,
+        ) -> Result<mpsc::Receiver<GenerationEvent>, InferenceError> {
+            Err(InferenceError::Busy { capacity: 1 })
+        }
+
+        fn info(&self) -> ModelInfo {
+            ModelInfo {
+                path: "busy".into(),
+                architecture: "none".into(),
+                name: "busy".into(),
+                parameters_file_bytes: 0,
+                context_length: 0,
+            }
+        }
+    }
+
+    fn entry(id: &str, question: &str, answer: &str) -> FaqEntry {
+        FaqEntry {
+            id: id.into(),
+            language: Language::English,
+            question: question.into(),
+            answer: answer.into(),
+            tags: Vec::new(),
+            reviewed: true,
+            source: "test".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn busy_model_falls_back_to_passage() {
+        let dir = tempfile::tempdir().unwrap();
+        let faq = vec![
+            entry(
+                "ship-eu",
+                "How long is shipping to Europe?",
+                "Sea freight takes 30 days.",
+            ),
+            entry(
+                "ship-us",
+                "How long is shipping to the USA?",
+                "Sea freight takes 25 days.",
+            ),
+        ];
+        let index = KnowledgeIndex::build(dir.path(), faq, Vec::new()).unwrap();
+        let answerer = Answerer {
+            config: Arc::new(Config::default()),
+            index: Arc::new(index),
+            generator: Some(Arc::new(BusyModel)),
+            translator: None,
+            texts: Arc::new(Texts::load().unwrap()),
+        };
+
+        let (retrieval, answer) = answerer
+            .answer("How long is shipping?", Language::English, &|_| {})
+            .await;
+
+        assert!(
+            retrieval.hits.len() >= 2,
+            "both entries match: {:?}",
+            retrieval.hits
+        );
+        assert_eq!(answer.source, AnswerSource::Faq, "{answer:?}");
+        assert!(answer.text.starts_with("Sea freight takes"), "{answer:?}");
+    }
 
     #[test]
     fn unsupported_number_is_found() {

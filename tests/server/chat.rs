@@ -298,3 +298,42 @@ async fn turns_are_logged_with_hits() {
     assert!(row.3.contains("moq-standard"), "hits {}", row.3);
     assert!(row.4 >= 0);
 }
+
+#[tokio::test]
+async fn disconnect_cancels_generation() {
+    let server = TestServer::start().await;
+    let (mut buyer, welcome) = server.connect(None, "en", 0).await;
+    let id = welcome["conversation_id"].as_str().unwrap().to_owned();
+
+    buyer
+        .ask(
+            "c1",
+            "Which dimming options does the KB-PL6060 panel support?",
+        )
+        .await;
+    let delta = buyer.next_of_type("delta").await;
+    assert_eq!(delta["reply_id"], "r-1", "generation started");
+    buyer.close().await;
+
+    // A second buyer is served while the first reply would still be running.
+    let (mut other, _) = server.connect(None, "en", 0).await;
+    let reply = other
+        .ask_and_wait(
+            "c1",
+            "What is the beam angle and the IP rating of the KB-FL100 flood light?",
+        )
+        .await;
+    assert_eq!(reply["answer_source"], "generated", "{reply}");
+
+    let bot_messages = server
+        .query_i64(
+            "SELECT COUNT(*) FROM events WHERE conversation_id = ? AND author = 'bot'",
+            &id,
+        )
+        .await;
+    assert_eq!(bot_messages, 0, "the abandoned reply was never stored");
+    let turns = server
+        .query_i64("SELECT COUNT(*) FROM turns WHERE conversation_id = ?", &id)
+        .await;
+    assert_eq!(turns, 0, "the abandoned turn was not logged as answered");
+}
