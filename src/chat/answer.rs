@@ -30,11 +30,15 @@ use crate::inference::{
 use crate::knowledge::{Hit, KnowledgeIndex, Source, SourceKind};
 use crate::language::Language;
 use crate::storage::TurnHit;
-use crate::translation::check::numbers;
+use crate::translation::check::{codes, numbers};
 use crate::translation::{TranslateError, Translator};
 
 /// Hits retrieved per search.
 const SEARCH_LIMIT: usize = 5;
+
+/// Passages given to the model lie within this much coverage of the top hit,
+/// so a loosely related entry cannot lend the model its numbers.
+const PASSAGE_WINDOW: f32 = 0.15;
 
 /// How far the top FAQ entry's coverage must lead the next different entry
 /// for the entry to be sent as written; closer calls go to the model, which
@@ -94,6 +98,10 @@ pub struct Answer {
     pub check_failure: Option<String>,
     pub generated_tokens: Option<usize>,
     pub time_to_first_token: Option<Duration>,
+    /// Queue the conversation for a person after sending this reply, for
+    /// this reason.
+    #[serde(skip)]
+    pub escalation: Option<&'static str>,
 }
 
 /// Answers questions from the knowledge base with optional model help.
@@ -191,9 +199,11 @@ impl Answerer {
                 .generate(question, language, &retrieval.hits, on_delta)
                 .await;
         }
-        // Without a model, a passage that does not clearly lead would be a
-        // guess between topics (shipping to Africa or to North America?).
-        if clear_lead {
+        // Without a model, a passage that does not clearly lead is a guess
+        // between topics (shipping to Africa or to North America?), unless
+        // it covers the whole question and BM25 ranks it first among equals.
+        let complete = top.coverage >= retrieval_config.faq_confident;
+        if clear_lead || complete {
             self.extractive(top, language).await
         } else {
             self.fallback(language, false)
@@ -247,6 +257,7 @@ impl Answerer {
             check_failure: None,
             generated_tokens: None,
             time_to_first_token: None,
+            escalation: None,
         }
     }
 
@@ -268,6 +279,7 @@ impl Answerer {
             check_failure: None,
             generated_tokens: None,
             time_to_first_token: None,
+            escalation: None,
         };
         if hit.kind == SourceKind::Faq
             && let Some(reviewed) = snapshot.faq_entry(&hit.id, language)
@@ -325,11 +337,32 @@ impl Answerer {
         hits: &[Hit],
         on_delta: &(dyn Fn(&str) + Send + Sync),
     ) -> Answer {
+        let floor = self
+            .config
+            .retrieval
+            .answerable
+            .max(hits[0].coverage - PASSAGE_WINDOW);
         let passages: Vec<&Hit> = hits
             .iter()
-            .filter(|h| h.coverage >= self.config.retrieval.answerable)
+            .filter(|h| h.coverage >= floor)
             .take(self.config.retrieval.passages)
             .collect();
+        let grounding: Vec<&str> = passages
+            .iter()
+            .flat_map(|h| [h.title.as_str(), h.body.as_str()])
+            .collect();
+        let top = [passages[0].title.as_str(), passages[0].body.as_str()];
+        if let Some(premise) = unsupported_fact(question, &top) {
+            // A question that names a number or code the best passage lacks
+            // ("a 10 year warranty", "is the KB-PL6060 IP65?") invites the
+            // model to confirm it; the passage states what is true instead.
+            // NOTE: a false premise without a number or code ("free
+            // shipping to the USA?") still reaches the model unchecked.
+            info!(%premise, "question premise not in the passages, sending the passage");
+            return self
+                .replaced(passages[0], language, format!("question premise {premise}"))
+                .await;
+        }
         let generator = self
             .generator
             .as_ref()
@@ -371,21 +404,10 @@ impl Answerer {
             }
         }
 
-        let grounding: Vec<&str> = passages
-            .iter()
-            .flat_map(|h| [h.title.as_str(), h.body.as_str()])
-            .chain([question])
-            .collect();
         if let Some(unsupported) = unsupported_fact(text.trim(), &grounding) {
             info!(%unsupported, "generated reply not grounded, sending the passage instead");
-            let mut answer = self.extractive(passages[0], language).await;
-            answer.check_failure = Some(format!("generated reply contained {unsupported}"));
-            answer.note.get_or_insert_with(|| {
-                self.texts
-                    .phrase(language, "generated_replaced_note")
-                    .to_owned()
-            });
-            return answer;
+            let reason = format!("generated reply contained {unsupported}");
+            return self.replaced(passages[0], language, reason).await;
         }
         Answer {
             text: text.trim().to_owned(),
@@ -397,7 +419,20 @@ impl Answerer {
             check_failure: None,
             generated_tokens: tokens,
             time_to_first_token: first_token,
+            escalation: None,
         }
+    }
+
+    /// Sends a passage as written in place of a generated reply.
+    async fn replaced(&self, hit: &Hit, language: Language, reason: String) -> Answer {
+        let mut answer = self.extractive(hit, language).await;
+        answer.check_failure = Some(reason);
+        answer.note.get_or_insert_with(|| {
+            self.texts
+                .phrase(language, "generated_replaced_note")
+                .to_owned()
+        });
+        answer
     }
 }
 
@@ -421,14 +456,22 @@ fn grounded_prompt(question: &str, language: Language, passages: &[&Hit]) -> Vec
     ]
 }
 
-/// The first number in `reply` that appears in none of the `grounding` texts.
-pub fn unsupported_fact(reply: &str, grounding: &[&str]) -> Option<String> {
+/// Finds the first number or code (such as IP65 or KB-HB150) in `text` that
+/// appears in none of the `grounding` texts.
+pub fn unsupported_fact(text: &str, grounding: &[&str]) -> Option<String> {
+    let grounding_lower = grounding.join("\n").to_lowercase();
+    let unknown_code = codes(text)
+        .into_iter()
+        .find(|code| !grounding_lower.contains(&code.to_lowercase()));
+    if unknown_code.is_some() {
+        return unknown_code;
+    }
     let known: std::collections::HashSet<String> = grounding
         .iter()
         .flat_map(|text| numbers(text))
         .map(|n| n.trim_start_matches('0').to_owned())
         .collect();
-    numbers(reply)
+    numbers(text)
         .into_iter()
         .map(|n| n.trim_start_matches('0').to_owned())
         .find(|n| !n.is_empty() && !known.contains(n))
@@ -551,11 +594,15 @@ mod tests {
 
     #[test]
     fn unsupported_number_is_found() {
-        let grounding = ["The MOQ is 200 pieces per model.", "What is the MOQ?"];
+        let grounding = ["The MOQ of KB-HB150 is 200 pieces per model."];
         assert_eq!(unsupported_fact("The MOQ is 200 pieces.", &grounding), None);
         assert_eq!(
             unsupported_fact("The MOQ is 100 pieces.", &grounding),
             Some("100".to_owned())
+        );
+        assert_eq!(
+            unsupported_fact("Is the kb-hb150 IP65?", &grounding),
+            Some("IP65".to_owned())
         );
     }
 

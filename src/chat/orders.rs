@@ -16,8 +16,9 @@ use crate::language::Language;
 
 /// Order numbers as the sample store writes them: one letter and 4 to 9
 /// digits, optionally after `#`.
-static ORDER_NUMBER: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)(?:^|[^\w-])#?([a-z]\d{4,9})\b").expect("static regex"));
+static ORDER_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(?:^|[^A-Za-z0-9_-])#?([a-z]\d{4,9})(?-u:\b)").expect("static regex")
+});
 
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+").expect("static regex")
@@ -42,7 +43,10 @@ impl OrderMention {
 }
 
 /// Finds an order number, an e-mail address and a phone number in a message.
+/// Full-width letters and digits, as Chinese and Japanese keyboards type
+/// them, count as their ASCII forms.
 pub fn parse_mention(text: &str) -> OrderMention {
+    let text = &fold_full_width(text);
     let order_number = ORDER_NUMBER
         .captures(text)
         .map(|c| c[1].to_ascii_uppercase());
@@ -61,6 +65,16 @@ pub fn parse_mention(text: &str) -> OrderMention {
         email,
         phone_digits,
     }
+}
+
+fn fold_full_width(text: &str) -> String {
+    text.chars()
+        .map(|c| match c as u32 {
+            0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            0x3000 => ' ',
+            _ => c,
+        })
+        .collect()
 }
 
 /// Whether the proof matches the order: the e-mail exactly (ignoring case),
@@ -126,6 +140,12 @@ mod tests {
         let mention = parse_mention("Where is #a1024? My e-mail is Buyer@Example.com");
         assert_eq!(mention.order_number.as_deref(), Some("A1024"));
         assert_eq!(mention.email.as_deref(), Some("buyer@example.com"));
+    }
+
+    #[test]
+    fn full_width_order_number_is_read() {
+        let mention = parse_mention("注文Ｂ２００３の状況");
+        assert_eq!(mention.order_number.as_deref(), Some("B2003"));
     }
 
     #[test]

@@ -54,6 +54,10 @@ impl ChatService {
         let Some(conversation) = self.store.conversation(conversation_id).await? else {
             return Err(StoreError::ConversationNotFound(conversation_id.to_owned()));
         };
+        if self.store.has_reply(conversation_id, buyer.seq).await? {
+            // A reconnect can ask again for a message answered meanwhile.
+            return Ok(());
+        }
         let language = self.reply_language(&conversation, detection).await?;
         match conversation.state {
             ConversationState::Queued | ConversationState::Staff => return Ok(()),
@@ -126,6 +130,10 @@ impl ChatService {
         if let Some(event) = &stored {
             self.hub
                 .publish(conversation_id, ServerFrame::Event(Box::new(event.clone())));
+        }
+        if let Some(reason) = answer.escalation {
+            self.queue_silently(conversation_id, language, reason)
+                .await?;
         }
         info!(
             conversation_id = %conversation_id,
@@ -224,6 +232,33 @@ impl ChatService {
         Ok(())
     }
 
+    /// Queues the conversation without a second message to the buyer, for
+    /// replies that already say a person will help.
+    async fn queue_silently(
+        &self,
+        conversation_id: &str,
+        language: Language,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let change = Transition {
+            to: ConversationState::Queued,
+            owner_staff_id: None,
+            actor: "bot",
+            reason,
+            allowed_from: &[ConversationState::Bot],
+        };
+        if let Some(event) = self
+            .store
+            .transition(conversation_id, change, Some(language))
+            .await?
+        {
+            info!(conversation_id = %conversation_id, reason, "conversation queued for a person");
+            self.hub
+                .publish(conversation_id, ServerFrame::Event(Box::new(event)));
+        }
+        Ok(())
+    }
+
     /// Handles order questions; `None` when the message is not about an order.
     async fn order_reply(
         &self,
@@ -260,9 +295,9 @@ impl ChatService {
             || from_address >= limits.order_attempts_per_ip_hour
         {
             warn!(conversation_id = %conversation.id, "order verification attempts exceeded");
-            return Ok(Some(
-                self.phrase_answer(language, "order_attempts_exceeded"),
-            ));
+            let mut answer = self.phrase_answer(language, "order_attempts_exceeded");
+            answer.escalation = Some("order_verification");
+            return Ok(Some(answer));
         }
         let order = self.store.order(&number).await?;
         let matched = order.as_ref().filter(|o| proof_matches(o, &mention));
@@ -306,6 +341,7 @@ impl ChatService {
             check_failure: None,
             generated_tokens: None,
             time_to_first_token: None,
+            escalation: None,
         }
     }
 

@@ -487,6 +487,9 @@ impl Writer {
             } => {
                 *live = Some(self.service.hub.subscribe(&conversation_id));
                 self.conversation_id = Some(conversation_id);
+                // The client has shown everything up to its resume point, so a
+                // live event right after it is not a gap to fill from the store.
+                self.last_seq = resume_from;
                 self.send(&welcome).await?;
                 self.replay(resume_from).await
             }

@@ -8,7 +8,10 @@
 //! weighs strongly on short messages and little on long ones, and the page
 //! locale weighs less than that.
 
+use std::sync::LazyLock;
+
 use lingua::{LanguageDetector, LanguageDetectorBuilder};
+use regex::Regex;
 
 use super::Language;
 
@@ -16,8 +19,9 @@ use super::Language;
 /// no reliable language signal.
 const MIN_LETTERS: usize = 5;
 
-/// A single word shorter than this never switches an established language
-/// ("thanks", "merci" and "gracias" are used across languages).
+/// A single word shorter than this never overrides the conversation's
+/// language or the locale ("thanks", "merci", "order" are used or spelled
+/// alike across languages).
 const MIN_SWITCH_WORD_LETTERS: usize = 8;
 
 /// Result of detecting one message.
@@ -71,7 +75,8 @@ impl Detector {
             };
         }
         let words = content.split_whitespace().count();
-        if prior.conversation.is_some() && words <= 1 && letters < MIN_SWITCH_WORD_LETTERS {
+        let has_prior = prior.conversation.is_some() || prior.locale.is_some();
+        if has_prior && words <= 1 && letters < MIN_SWITCH_WORD_LETTERS {
             return Detection {
                 language: None,
                 confidence: 0.0,
@@ -125,23 +130,26 @@ fn prior_weight(letters: usize) -> f64 {
     }
 }
 
-/// Removes URLs, e-mail addresses, tokens containing digits, and every
-/// character that is neither a letter nor whitespace.
+/// URLs, e-mail addresses, and runs of ASCII letters, digits and joiners
+/// that contain a digit (order numbers, model numbers, prices, "100pcs").
+static NON_LINGUISTIC: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)(https?://|www\.)\S+|[\w.+-]+@[\w-]+(\.[\w-]+)+|[A-Za-z0-9#$€£¥.,/_-]*[0-9][A-Za-z0-9#$€£¥.,/_%-]*",
+    )
+    .expect("static regex is valid")
+});
+
+/// Removes URLs, e-mail addresses, codes and numbers, and every character
+/// that is neither a letter nor whitespace. Codes are removed as ASCII runs,
+/// not as whitespace-separated words, because Japanese or Chinese text
+/// around a model number has no spaces.
 pub fn strip_non_linguistic(text: &str) -> String {
-    let kept: Vec<String> = text
-        .split_whitespace()
-        .filter(|word| !word.contains("://") && !word.starts_with("www.") && !word.contains('@'))
-        .filter(|word| !word.chars().any(|c| c.is_ascii_digit()))
-        .map(|word| {
-            word.chars()
-                .map(|c| if c.is_alphabetic() { c } else { ' ' })
-                .collect::<String>()
-        })
+    let without_codes = NON_LINGUISTIC.replace_all(text, " ");
+    let letters: String = without_codes
+        .chars()
+        .map(|c| if c.is_alphabetic() { c } else { ' ' })
         .collect();
-    kept.join(" ")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    letters.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn weighted_letter_count(text: &str) -> usize {
@@ -207,6 +215,18 @@ mod tests {
         for (text, expected) in cases {
             assert_eq!(detect(text, None), Some(expected), "{text}");
         }
+    }
+
+    #[test]
+    fn codes_inside_japanese_are_removed_not_the_sentence() {
+        assert_eq!(
+            strip_non_linguistic("KB-HB150の価格はいくらですか？"),
+            "の価格はいくらですか"
+        );
+        assert_eq!(
+            detect("KB-HB150の価格はいくらですか？", None),
+            Some(Language::Japanese)
+        );
     }
 
     #[test]

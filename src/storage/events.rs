@@ -173,6 +173,19 @@ impl Store {
         rows.iter().map(event_from_row).collect()
     }
 
+    /// Whether the bot or the system already replied to buyer message `seq`.
+    pub async fn has_reply(&self, conversation_id: &str, seq: i64) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT seq FROM events WHERE conversation_id = ? AND reply_to = ? \
+             AND author IN ('bot', 'system') AND kind = 'message' LIMIT 1",
+        )
+        .bind(conversation_id)
+        .bind(seq)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
     /// The event with this sequence number, if any.
     pub async fn event(
         &self,

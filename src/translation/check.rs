@@ -23,7 +23,8 @@ static URL_OR_EMAIL: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Codes such as order numbers (A1024) and model numbers (KB-HB150).
 static CODE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b[A-Za-z]+(-?[A-Za-z]*\d+[A-Za-z\d]*)+\b").expect("static regex is valid")
+    Regex::new(r"(?-u:\b)[A-Za-z]+(-?[A-Za-z]*\d+[A-Za-z\d]*)+(?-u:\b)")
+        .expect("static regex is valid")
 });
 
 /// Why a translation was rejected.
@@ -86,6 +87,14 @@ pub fn check_translation(
         (false, true) => Err(CheckFailure::NegationAdded),
         _ => Ok(()),
     }
+}
+
+/// Every code with letters and digits in `text` (order numbers, model numbers,
+/// ratings such as IP65).
+pub fn codes(text: &str) -> Vec<String> {
+    CODE.find_iter(text)
+        .map(|m| m.as_str().to_owned())
+        .collect()
 }
 
 /// Every number in `text`, as ASCII digit strings with separators removed.

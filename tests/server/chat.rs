@@ -141,7 +141,8 @@ async fn order_attempts_are_limited() {
         .await
         .unwrap()
         .expect("sample order A1024");
-    let (mut buyer, _) = server.connect(None, "en", 0).await;
+    let (mut buyer, welcome) = server.connect(None, "en", 0).await;
+    let token = welcome["token"].as_str().unwrap().to_owned();
 
     for attempt in 0..5 {
         let guess = format!("Order A1024, e-mail guess{attempt}@example.org");
@@ -155,6 +156,9 @@ async fn order_attempts_are_limited() {
         source_ids(&right).is_empty(),
         "the limit must hold even for the right e-mail"
     );
+    let id = server.chat.signer.verify(&token).unwrap();
+    let conversation = server.chat.store.conversation(&id).await.unwrap().unwrap();
+    assert_eq!(conversation.state.as_str(), "queued", "a person takes over");
     assert!(!text(&right).contains(&order.items));
 }
 

@@ -242,3 +242,37 @@ async fn http_get(url: &str) -> String {
     let (_, body) = response.split_once("\r\n\r\n").unwrap();
     body.to_owned()
 }
+
+#[tokio::test]
+async fn resume_at_last_seq_sends_only_new_events() {
+    let server = TestServer::start_with(no_model()).await;
+    let (mut buyer, welcome) = server.connect(None, "en", 0).await;
+    let token = welcome["token"].as_str().unwrap().to_owned();
+    buyer
+        .ask_and_wait("c1", "What is your minimum order quantity?")
+        .await;
+    buyer.close().await;
+    let seen = welcome_last_seq(&server, &token).await;
+
+    let (mut back, _) = server.connect(Some(&token), "en", seen).await;
+    let message =
+        json!({"type": "message", "client_id": "c2", "text": "How much does a sample cost?"});
+    back.send_json(message).await;
+    let mut seqs = Vec::new();
+    while let Some(frame) = back.try_next_frame(Duration::from_millis(1500)).await {
+        if frame["type"] == "event" {
+            seqs.push(frame["seq"].as_i64().unwrap());
+        }
+    }
+    let total = welcome_last_seq(&server, &token).await;
+    assert!(total > seen, "new events were stored");
+    assert_eq!(
+        seqs,
+        (seen + 1..=total).collect::<Vec<_>>(),
+        "each new event once"
+    );
+    assert!(
+        seqs.iter().all(|&seq| seq > seen),
+        "no event at or before the resume point was sent again: {seqs:?}"
+    );
+}
