@@ -34,7 +34,7 @@ const EXTRACTIVE: &[&str] = &[
 
 const GENERATED: &[&str] = &[
     "What is the beam angle and the IP rating of the KB-FL100 flood light?",
-    "How many lumens does the KB-HB150 give and what is its efficacy?",
+    "What input voltage does the KB-SL60 street light accept?",
     "Which dimming options does the KB-PL6060 panel support?",
 ];
 
