@@ -28,7 +28,7 @@ const EXTRACTIVE: &[&str] = &[
     "How much does a sample cost?",
     "What payment terms do you accept?",
     "Wie lange ist die Garantie?",
-    "最低起订量是多少？",
+    "支払い条件を教えてください。",
     "Do you accept factory audits?",
 ];
 
