@@ -368,9 +368,9 @@ mod tests {
 
         let ids = tokenizer.encode("Hello, world! 你好").unwrap();
 
-        // Qwen2 ids: "Hello", ",", " world", "!".
-        assert_eq!(ids[..4], [9707, 11, 1879, 0], "ids: {ids:?}");
-        assert_eq!(tokenizer.decode(&ids[4..]).unwrap(), " 你好");
+        // Qwen2 ids: "Hello", ",", " world", "!", " ", "你好". The vocabulary
+        // has no " 你好" token, so the space stays a token of its own.
+        assert_eq!(ids, [9707, 11, 1879, 0, 220, 108_386]);
     }
 
     #[test]

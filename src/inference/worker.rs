@@ -26,8 +26,9 @@ use super::{
 };
 
 /// Mask bytes that candle may cache before the weights are rebuilt to free
-/// them (see the `gguf` module). Prompts of a few thousand tokens add up to
-/// about 1 MiB per distinct length, so this allows hundreds of lengths.
+/// them (see the `gguf` module). Each new prompt length adds a mask of at
+/// most chunk size × prompt length bytes, 1 MiB for 4,096 tokens in chunks
+/// of 256, so rebuilds happen after a hundred or more distinct lengths.
 const MASK_CACHE_BUDGET_BYTES: usize = 128 << 20;
 
 /// User message of the warm-up generation: about 50 tokens in the byte-level
