@@ -35,7 +35,7 @@ politely and precisely, and never invent order details you were not given.";
 const QUESTION: &str = "Hello! I ordered two blue mugs and a large serving bowl last Tuesday, \
 order number 10482. The tracking page has not changed for four days and one mug in the photo \
 the courier sent looks cracked. What should I do, and can you explain in detail how returns \
-and refunds work for broken items?";
+and refunds work for broken items? Please answer with a numbered list of at least eight steps.";
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()

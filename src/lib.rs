@@ -9,6 +9,7 @@ pub mod app;
 pub mod chat;
 pub mod commands;
 pub mod config;
+pub mod evaluation;
 pub mod http;
 pub mod inference;
 pub mod knowledge;

@@ -1,11 +1,13 @@
 //! The command-line interface: options shared by every command, and the
-//! `serve`, `ask` and `ingest` commands.
+//! `serve`, `ask`, `ingest`, `eval` and `loadtest` commands.
 //!
 //! Settings come from defaults, then the TOML file given with `--config`,
 //! then environment variables and flags; `--help` documents each.
 
 mod ask;
+mod eval;
 mod ingest;
+mod loadtest;
 mod serve;
 
 use std::path::PathBuf;
@@ -62,6 +64,10 @@ pub enum Command {
     /// Load FAQ (CSV, JSON), product documents (Markdown, HTML, text) and
     /// orders (CSV) into the store.
     Ingest(ingest::IngestArgs),
+    /// Measure answer quality on public data sets and check the floors.
+    Eval(eval::EvalArgs),
+    /// Load-test a running server over loopback WebSockets.
+    Loadtest(loadtest::LoadtestArgs),
 }
 
 impl CommonOptions {
@@ -95,5 +101,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(config, args).await,
         Command::Ask(args) => ask::run(config, args).await,
         Command::Ingest(args) => ingest::run(config, args).await,
+        Command::Eval(args) => eval::run(config, args).await,
+        Command::Loadtest(args) => loadtest::run(args).await,
     }
 }
