@@ -236,13 +236,18 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<()> {
         std::fs::write(path, serde_json::to_string_pretty(&body)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    if summary.problems() > 0 {
+    if summary.problems() > 0 || summary.sent == 0 {
         anyhow::bail!(
-            "{} lost, {} never acknowledged, {} duplicated, {} out of order",
+            "{} lost, {} never acknowledged, {} duplicated, {} out of order, {} sessions failed \
+             to connect, {} cut off, {} messages sent; check that the server at the URL is \
+             running and accepts this many connections",
             summary.lost,
             summary.unacked,
             summary.duplicated,
-            summary.order_violations
+            summary.order_violations,
+            summary.connect_failed,
+            summary.disconnected,
+            summary.sent
         );
     }
     Ok(())

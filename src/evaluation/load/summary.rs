@@ -117,9 +117,15 @@ impl Summary {
     }
 
     /// Breaches of the delivery promises: lost, never acknowledged,
-    /// duplicated and out-of-order messages.
+    /// duplicated and out-of-order messages, plus sessions that failed to
+    /// connect or were cut off, so a run against a dead server cannot pass.
     pub fn problems(&self) -> usize {
-        self.lost + self.unacked + self.duplicated + self.order_violations
+        self.lost
+            + self.unacked
+            + self.duplicated
+            + self.order_violations
+            + self.connect_failed
+            + self.disconnected
     }
 
     /// Builds the tables of a run, with the idle and process results if measured.

@@ -60,15 +60,19 @@ describe('widget language and direction', () => {
     const hello = await waitForFrame(watch, 'sent', (f) => f.type === 'hello', 20000).catch(() => null);
     if (hello) assert.equal(hello.locale, 'ar');
 
-    const arabicFirst = 'هل يتوفر الطراز KB-P6060 بقدرة 36W؟';
-    const latinFirst = 'KB-P6060 متوفر؟';
+    const arabicFirst = 'هل يتوفر الطراز KB-PL6060 بقدرة 36W؟';
+    const latinFirst = 'KB-PL6060 متوفر؟';
     await sendText(page, arabicFirst);
     await sendText(page, latinFirst);
     const bubbles = page.locator(`${selectors.buyerMessage} .cd-bubble`);
     await eventually(async () => (await bubbles.count()) === 2, 'both Arabic messages');
     for (const index of [0, 1]) assert.equal(await bubbles.nth(index).getAttribute('dir'), 'auto');
-    const directions = await bubbles.evaluateAll((nodes) => nodes.map((node) => getComputedStyle(node).direction));
-    assert.deepEqual(directions, ['rtl', 'ltr']);
+    // A pending bubble is re-rendered when its ack arrives, so read the
+    // directions once both bubbles have settled.
+    const readDirections = () =>
+      bubbles.evaluateAll((nodes) => nodes.map((node) => getComputedStyle(node).direction));
+    await eventually(async () => (await readDirections()).every((d) => d !== ''), 'bubbles settled');
+    assert.deepEqual(await readDirections(), ['rtl', 'ltr']);
     await screenshot(page, 'locale-arabic-rtl');
   });
 

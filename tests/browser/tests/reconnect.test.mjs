@@ -58,7 +58,7 @@ describe('reconnecting after a server restart', () => {
 
   it('sends a message written while offline once after reconnecting', async () => {
     const { page, watch } = browser;
-    const text = 'What is the minimum order for the KB-P6060 panel?';
+    const text = 'What is the minimum order for the KB-PL6060 panel?';
     await server.stop('SIGKILL');
     await eventually(
       async () => (await page.locator(selectors.root).getAttribute('data-connection')) !== 'online',
@@ -85,7 +85,7 @@ describe('reconnecting after a server restart', () => {
 
   it('resends an unacknowledged message with the same client_id', async () => {
     const { page, watch } = browser;
-    const text = 'Can you send a sample of the KB-H150 high bay?';
+    const text = 'Can you send a sample of the KB-HB150 high bay?';
     // The kernel still accepts bytes for a stopped process, but no ack ever comes back,
     // so the message is sent and stays unacknowledged when the server is killed.
     server.process.kill('SIGSTOP');
