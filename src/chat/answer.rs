@@ -45,7 +45,7 @@ const PASSAGE_WINDOW: f32 = 0.15;
 /// sees both passages.
 const CONFIDENT_MARGIN: f32 = 0.1;
 
-/// Where a reply's text came from.
+/// The origin of a reply's text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AnswerSource {
@@ -436,7 +436,7 @@ impl Answerer {
     }
 }
 
-/// The prompt for a reply grounded in passages.
+/// Builds the prompt for a reply grounded in passages.
 fn grounded_prompt(question: &str, language: Language, passages: &[&Hit]) -> Vec<ChatMessage> {
     let mut context = String::new();
     for (i, hit) in passages.iter().enumerate() {
@@ -490,7 +490,7 @@ fn best_coverage(hits: &[Hit]) -> f32 {
     hits.iter().map(|h| h.coverage).fold(0.0, f32::max)
 }
 
-/// The citation for a hit.
+/// Builds the citation for a hit.
 pub fn source_of(hit: &Hit) -> Source {
     Source {
         kind: hit.kind,
