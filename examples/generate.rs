@@ -3,10 +3,10 @@
 //!
 //! Usage: `cargo run --example generate -- MODEL.gguf [CHUNK_TOKENS] [REPEATS]`
 //!
-//! It sends one prompt of about 200 tokens and requests 64 new tokens, then
-//! prints the prompt rate (prompt tokens over time to first token), the
-//! generation rate (tokens after the first over the time after it) and the
-//! resident memory from `/proc/self/status`. `CHUNK_TOKENS` sets
+//! It sends one prompt of about 200 tokens and requests 64 new tokens. The
+//! prompt rate is prompt tokens over the time to first token, and the
+//! generation rate is tokens after the first over the time after it. Memory
+//! is the resident set size from `/proc/self/status`. `CHUNK_TOKENS` sets
 //! `InferenceConfig::prompt_chunk_tokens` (default 256), and `REPEATS`
 //! repeats the customer's question to make a longer prompt (default 1).
 
