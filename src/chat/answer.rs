@@ -501,7 +501,7 @@ pub fn source_of(hit: &Hit) -> Source {
     }
 }
 
-/// The hits as the turn log records them.
+/// Converts hits to the form the turn log stores.
 pub fn turn_hits(hits: &[Hit]) -> Vec<TurnHit> {
     hits.iter()
         .map(|h| TurnHit {

@@ -94,7 +94,7 @@ pub fn proof_matches(order: &Order, mention: &OrderMention) -> bool {
     }
 }
 
-/// The status reply for a proven order.
+/// Renders the status reply for a proven order.
 pub fn status_reply(texts: &Texts, language: Language, order: &Order) -> String {
     let status_key = format!("status_{}", order.status.trim().to_ascii_lowercase());
     let status = if texts.has_phrase(&status_key) {

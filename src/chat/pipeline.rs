@@ -148,7 +148,7 @@ impl ChatService {
         Ok(())
     }
 
-    /// The language to reply in; remembers a newly detected language.
+    /// Chooses the reply language and stores a newly detected one.
     async fn reply_language(
         &self,
         conversation: &Conversation,
@@ -168,7 +168,7 @@ impl ChatService {
             .unwrap_or(self.config.knowledge_language))
     }
 
-    /// A buyer writing after resolution starts a fresh bot turn.
+    /// Returns a resolved conversation to the bot when the buyer writes again.
     async fn reopen(&self, conversation_id: &str, language: Language) -> Result<(), StoreError> {
         let change = Transition {
             to: ConversationState::Bot,

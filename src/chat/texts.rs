@@ -102,7 +102,7 @@ impl Texts {
         Ok(texts)
     }
 
-    /// A phrase in `language`.
+    /// Returns a phrase in `language`.
     pub fn phrase(&self, language: Language, key: &str) -> &str {
         self.phrases[&language]
             .get(key)
@@ -111,12 +111,12 @@ impl Texts {
             .unwrap_or_else(|| panic!("phrase {key:?} is checked at load"))
     }
 
-    /// Whether a phrase key exists.
+    /// Returns whether a phrase key exists.
     pub fn has_phrase(&self, key: &str) -> bool {
         self.phrases[&Language::English].contains_key(key)
     }
 
-    /// A phrase with its `{name}` placeholders filled in.
+    /// Renders a phrase with its `{name}` placeholders filled in.
     pub fn render(&self, language: Language, key: &str, values: &[(&str, &str)]) -> String {
         let mut text = self.phrase(language, key).to_owned();
         for (name, value) in values {
@@ -154,7 +154,7 @@ impl Texts {
         })
     }
 
-    /// Whether `text`, written in `language`, contains a negation.
+    /// Returns whether `text`, written in `language`, contains a negation.
     pub fn has_negation(&self, text: &str, language: Language) -> bool {
         let matcher = Matcher::new(text);
         self.lexicon[&language]

@@ -173,7 +173,7 @@ impl Store {
         rows.iter().map(event_from_row).collect()
     }
 
-    /// Whether the bot or the system already replied to buyer message `seq`.
+    /// Returns whether the bot or the system already replied to buyer message `seq`.
     pub async fn has_reply(&self, conversation_id: &str, seq: i64) -> Result<bool, StoreError> {
         let found: Option<i64> = sqlx::query_scalar(
             "SELECT seq FROM events WHERE conversation_id = ? AND reply_to = ? \
@@ -186,7 +186,7 @@ impl Store {
         Ok(found.is_some())
     }
 
-    /// The event with this sequence number, if any.
+    /// Loads the event with this sequence number, if any.
     pub async fn event(
         &self,
         conversation_id: &str,

@@ -86,7 +86,7 @@ impl Store {
         })
     }
 
-    /// Every FAQ entry in every language.
+    /// Loads every FAQ entry in every language.
     pub async fn faq_entries(&self) -> Result<Vec<FaqEntry>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, language, question, answer, tags, reviewed, source FROM faq_entries \
@@ -115,7 +115,7 @@ impl Store {
             .collect()
     }
 
-    /// Every passage of every product document.
+    /// Loads every passage of every product document.
     pub async fn passages(&self) -> Result<Vec<Passage>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, document, language, title, body, source FROM passages ORDER BY id",
@@ -137,7 +137,7 @@ impl Store {
             .collect()
     }
 
-    /// The order with this number (compared case-insensitively).
+    /// Loads the order with this number (compared case-insensitively).
     pub async fn order(&self, order_number: &str) -> Result<Option<Order>, StoreError> {
         let row = sqlx::query("SELECT * FROM orders WHERE order_number = ? COLLATE NOCASE")
             .bind(order_number)

@@ -89,7 +89,7 @@ pub fn check_translation(
     }
 }
 
-/// Every code with letters and digits in `text` (order numbers, model numbers,
+/// Extracts every code with letters and digits in `text` (order numbers, model numbers,
 /// ratings such as IP65).
 pub fn codes(text: &str) -> Vec<String> {
     CODE.find_iter(text)
@@ -97,7 +97,7 @@ pub fn codes(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Every number in `text`, as ASCII digit strings with separators removed.
+/// Extracts every number in `text`, as ASCII digit strings with separators removed.
 pub fn numbers(text: &str) -> Vec<String> {
     let mut found = Vec::new();
     let mut current = String::new();
