@@ -23,7 +23,7 @@ use crate::inference::{Generator, InferenceConfig, LocalModel};
 use crate::knowledge::{KnowledgeIndex, loader};
 use crate::language::detector::Detector;
 use crate::storage::Store;
-use crate::translation::Translator;
+use crate::translation::{Glossary, Translator};
 
 /// Where the model comes from.
 pub enum ModelSource {
@@ -57,12 +57,15 @@ pub async fn build(config: Config, model: ModelSource) -> anyhow::Result<Arc<Cha
     info!(elapsed_ms = ms(started), "language detector loaded");
 
     let texts = Arc::new(Texts::load()?);
+    let glossary = Glossary::default();
+    glossary.set(store.glossary().await?.into_iter().map(|entry| entry.term));
     let (generator, generation_off) = load_model(&config, model).await;
     let translator = generator.clone().map(|g| {
         Translator::new(
             g,
             store.clone(),
             texts.clone(),
+            glossary.clone(),
             config.model.max_translation_tokens,
         )
     });
@@ -85,6 +88,7 @@ pub async fn build(config: Config, model: ModelSource) -> anyhow::Result<Arc<Cha
         answerer,
         texts,
         hub: Arc::new(Hub::default()),
+        glossary,
         signer: Arc::new(signer),
         generation_off,
     }))

@@ -46,6 +46,7 @@ pub struct Config {
     pub model: ModelConfig,
     pub retrieval: RetrievalConfig,
     pub limits: LimitsConfig,
+    pub staff: StaffConfig,
 }
 
 /// The local text-generation model.
@@ -104,6 +105,42 @@ pub struct LimitsConfig {
     pub order_attempts_per_ip_hour: i64,
 }
 
+/// Staff accounts, sessions and the console.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StaffConfig {
+    /// Chats an agent may own at once, for accounts created without `--max-chats`.
+    pub max_chats: i64,
+    /// Lifetime of a console session, in hours.
+    pub session_hours: i64,
+    /// Failed sign-ins allowed per account name in `sign_in_window_minutes`.
+    pub sign_in_failures_per_name: usize,
+    /// Failed sign-ins allowed per client IP address in the same window.
+    pub sign_in_failures_per_ip: usize,
+    pub sign_in_window_minutes: u64,
+    /// Sustained frames per second per staff connection, and the burst above it.
+    pub frames_per_second: f64,
+    pub frame_burst: f64,
+    /// Add `Secure` to the session cookie; turn on when the console is
+    /// served over HTTPS (directly or behind a proxy).
+    pub secure_cookie: bool,
+}
+
+impl Default for StaffConfig {
+    fn default() -> Self {
+        Self {
+            max_chats: 5,
+            session_hours: 12,
+            sign_in_failures_per_name: 5,
+            sign_in_failures_per_ip: 20,
+            sign_in_window_minutes: 15,
+            frames_per_second: 10.0,
+            frame_burst: 20.0,
+            secure_cookie: false,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -114,6 +151,7 @@ impl Default for Config {
             model: ModelConfig::default(),
             retrieval: RetrievalConfig::default(),
             limits: LimitsConfig::default(),
+            staff: StaffConfig::default(),
         }
     }
 }
@@ -184,6 +222,23 @@ impl Config {
                 name: "retrieval.answerable",
                 value: r.answerable.to_string(),
                 fix: "must not exceed retrieval.faq_confident",
+            });
+        }
+        if self.staff.max_chats < 1 || self.staff.session_hours < 1 {
+            return Err(ConfigError::Invalid {
+                name: "staff.max_chats / staff.session_hours",
+                value: format!("{} / {}", self.staff.max_chats, self.staff.session_hours),
+                fix: "both must be at least 1",
+            });
+        }
+        if self.staff.frames_per_second <= 0.0 || self.staff.frame_burst < 1.0 {
+            return Err(ConfigError::Invalid {
+                name: "staff.frames_per_second / staff.frame_burst",
+                value: format!(
+                    "{} / {}",
+                    self.staff.frames_per_second, self.staff.frame_burst
+                ),
+                fix: "use a positive rate and a burst of at least 1",
             });
         }
         if self.limits.max_frame_bytes < 256 {

@@ -2,7 +2,8 @@
 //!
 //! Buyers chat over a WebSocket in their own language; the server detects the
 //! language, retrieves answers from the seller's knowledge base, writes or
-//! translates replies with a local transformer, and logs every turn. Each
+//! translates replies with a local transformer, and logs every turn. Staff
+//! take over the chats the bot cannot handle from a console. Each
 //! top-level module is one concept of that job; `app` wires them together.
 
 pub mod app;
@@ -15,5 +16,6 @@ pub mod inference;
 pub mod knowledge;
 pub mod language;
 pub mod limits;
+pub mod staff;
 pub mod storage;
 pub mod translation;

@@ -1,6 +1,7 @@
 //! Rate and concurrency limits shared by the HTTP and WebSocket layers.
 //!
-//! [`TokenBucket`] limits frames per connection; [`ConnectionLimiter`] caps open
+//! [`TokenBucket`] limits frames per connection; [`AddressRateLimiter`] limits
+//! HTTP requests per client address; [`ConnectionLimiter`] caps open
 //! connections per client address, releasing a slot when its guard drops.
 
 use std::collections::HashMap;
@@ -39,6 +40,41 @@ impl TokenBucket {
         } else {
             false
         }
+    }
+}
+
+/// A token bucket per client address, for HTTP requests.
+#[derive(Debug, Clone)]
+pub struct AddressRateLimiter {
+    rate: f64,
+    burst: f64,
+    buckets: Arc<Mutex<HashMap<IpAddr, TokenBucket>>>,
+}
+
+/// Addresses remembered before idle buckets are dropped.
+const MAX_TRACKED_ADDRESSES: usize = 10_000;
+
+impl AddressRateLimiter {
+    pub fn new(rate: f64, burst: f64) -> Self {
+        Self {
+            rate,
+            burst,
+            buckets: Arc::default(),
+        }
+    }
+
+    /// Takes one request from `address`'s bucket; `false` when it is empty.
+    pub fn try_take(&self, address: IpAddr) -> bool {
+        let mut buckets = self.buckets.lock().expect("limiter lock is never poisoned");
+        if buckets.len() >= MAX_TRACKED_ADDRESSES {
+            // A bucket idle long enough to refill completely limits nothing.
+            let full_after = self.burst / self.rate;
+            buckets.retain(|_, bucket| bucket.updated.elapsed().as_secs_f64() < full_after);
+        }
+        buckets
+            .entry(address)
+            .or_insert_with(|| TokenBucket::new(self.rate, self.burst))
+            .try_take()
     }
 }
 
@@ -111,6 +147,17 @@ mod tests {
         assert!(bucket.try_take());
         assert!(bucket.try_take());
         assert!(!bucket.try_take());
+    }
+
+    #[test]
+    fn address_limiter_counts_each_address() {
+        let limiter = AddressRateLimiter::new(1.0, 2.0);
+        let first: IpAddr = "127.0.0.1".parse().unwrap();
+        let second: IpAddr = "127.0.0.2".parse().unwrap();
+        assert!(limiter.try_take(first));
+        assert!(limiter.try_take(first));
+        assert!(!limiter.try_take(first));
+        assert!(limiter.try_take(second));
     }
 
     #[test]

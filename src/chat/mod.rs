@@ -36,6 +36,8 @@ pub struct ChatService {
     pub answerer: Answerer,
     pub texts: Arc<texts::Texts>,
     pub hub: Arc<hub::Hub>,
+    /// Protected terms, shared with the translator.
+    pub glossary: crate::translation::Glossary,
     pub signer: Arc<token::TokenSigner>,
     /// Why generation is off, when it is.
     pub generation_off: Option<String>,

@@ -9,6 +9,7 @@ use tracing::{info, warn};
 
 use super::ChatService;
 use super::answer::{Answer, AnswerSource, Retrieval, turn_hits};
+use super::hub::BotTurn;
 use super::orders::{parse_mention, proof_matches, status_reply};
 use super::protocol::ServerFrame;
 use super::texts::EscalationReason;
@@ -33,10 +34,12 @@ impl ChatService {
         detection: Detection,
         address: String,
     ) {
+        // Taken before the owner is read, so a takeover silences this turn.
+        let turn = self.hub.bot_turn(&conversation_id);
         let lock = self.hub.answer_lock(&conversation_id);
-        let _turn = lock.lock().await;
+        let _answering = lock.lock().await;
         if let Err(error) = self
-            .answer_locked(&conversation_id, &buyer, detection, &address)
+            .answer_locked(&conversation_id, &buyer, detection, &address, &turn)
             .await
         {
             warn!(conversation_id = %conversation_id, seq = buyer.seq, %error, "answering failed");
@@ -49,6 +52,7 @@ impl ChatService {
         buyer: &StoredEvent,
         detection: Detection,
         address: &str,
+        turn: &BotTurn,
     ) -> Result<(), StoreError> {
         let started = Instant::now();
         let Some(conversation) = self.store.conversation(conversation_id).await? else {
@@ -73,40 +77,47 @@ impl ChatService {
         }
 
         let reply_id = format!("r-{}", buyer.seq);
-        self.hub.publish(
-            conversation_id,
-            ServerFrame::ReplyStart {
-                reply_id: reply_id.clone(),
-                reply_to: buyer.seq,
+        let start = ServerFrame::ReplyStart {
+            reply_id: reply_id.clone(),
+            reply_to: buyer.seq,
+            language,
+        };
+        self.hub.publish_for_bot(turn, conversation_id, start);
+        let composed = {
+            let compose = self.compose_reply(
+                conversation_id,
+                &conversation,
                 language,
-            },
-        );
-        let (retrieval, answer) = match self
-            .order_reply(&conversation, language, &text, address)
-            .await?
-        {
-            Some(answer) => (None, answer),
-            None => {
-                let hub = self.hub.clone();
-                let id = conversation_id.to_owned();
-                let delta_id = reply_id.clone();
-                let on_delta = move |piece: &str| {
-                    let frame = ServerFrame::Delta {
-                        reply_id: delta_id.clone(),
-                        text: piece.into(),
-                    };
-                    hub.publish(&id, frame);
-                };
-                let (retrieval, answer) = self.answerer.answer(&text, language, &on_delta).await;
-                (Some(retrieval), answer)
+                &text,
+                address,
+                &reply_id,
+                turn,
+            );
+            let mut waiter = turn.clone();
+            tokio::select! {
+                composed = compose => Some(composed?),
+                _ = waiter.silenced() => None,
             }
         };
+        let Some((retrieval, answer)) = composed else {
+            return self
+                .drop_reply(conversation_id, buyer, &reply_id, started)
+                .await;
+        };
         if answer.source != AnswerSource::Generated {
-            self.stream_text(conversation_id, &reply_id, &answer.text);
+            self.stream_text(turn, conversation_id, &reply_id, &answer.text);
         }
         let stored = self
             .send_bot_reply(conversation_id, buyer.seq, &reply_id, &answer)
             .await?;
+        if stored.is_none() {
+            self.hub.publish(
+                conversation_id,
+                ServerFrame::ReplyDropped {
+                    reply_id: reply_id.clone(),
+                },
+            );
+        }
         let turn = Turn {
             conversation_id: conversation_id.to_owned(),
             buyer_seq: buyer.seq,
@@ -148,6 +159,80 @@ impl ChatService {
         Ok(())
     }
 
+    /// Writes the reply: order lookup, or an answer from knowledge whose
+    /// streamed text is published while the turn is not silenced.
+    #[allow(clippy::too_many_arguments)]
+    async fn compose_reply(
+        &self,
+        conversation_id: &str,
+        conversation: &Conversation,
+        language: Language,
+        text: &str,
+        address: &str,
+        reply_id: &str,
+        turn: &BotTurn,
+    ) -> Result<(Option<Retrieval>, Answer), StoreError> {
+        if let Some(answer) = self
+            .order_reply(conversation, language, text, address)
+            .await?
+        {
+            return Ok((None, answer));
+        }
+        let on_delta = |piece: &str| {
+            let frame = ServerFrame::Delta {
+                reply_id: reply_id.to_owned(),
+                text: piece.into(),
+            };
+            self.hub.publish_for_bot(turn, conversation_id, frame);
+        };
+        let (retrieval, answer) = self.answerer.answer(text, language, &on_delta).await;
+        Ok((Some(retrieval), answer))
+    }
+
+    /// Ends a turn that a person interrupted: the buyer's widget removes the
+    /// partial reply, and the turn is logged as dropped.
+    async fn drop_reply(
+        &self,
+        conversation_id: &str,
+        buyer: &StoredEvent,
+        reply_id: &str,
+        started: Instant,
+    ) -> Result<(), StoreError> {
+        self.hub.publish(
+            conversation_id,
+            ServerFrame::ReplyDropped {
+                reply_id: reply_id.to_owned(),
+            },
+        );
+        let conversation = self.store.conversation(conversation_id).await?;
+        let turn = Turn {
+            conversation_id: conversation_id.to_owned(),
+            buyer_seq: buyer.seq,
+            reply_seq: None,
+            detected_language: buyer.language,
+            language_confidence: 0.0,
+            reply_language: conversation
+                .and_then(|c| c.language.or(c.locale))
+                .unwrap_or(self.config.knowledge_language),
+            search_language: None,
+            translated_query: None,
+            hits: Vec::new(),
+            answer_source: "dropped".to_owned(),
+            machine_translated: false,
+            check_failure: None,
+            latency_ms: started.elapsed().as_millis() as i64,
+            generated_tokens: None,
+        };
+        self.store.record_turn(&turn).await?;
+        info!(
+            conversation_id = %conversation_id,
+            buyer_seq = buyer.seq,
+            latency_ms = turn.latency_ms,
+            "bot reply cancelled because a person took over"
+        );
+        Ok(())
+    }
+
     /// Chooses the reply language and stores a newly detected one.
     async fn reply_language(
         &self,
@@ -176,6 +261,8 @@ impl ChatService {
             actor: "buyer",
             reason: "buyer_returned",
             allowed_from: &[ConversationState::Resolved],
+            notice: None,
+            actor_name: None,
         };
         if let Some(event) = self
             .store
@@ -202,6 +289,8 @@ impl ChatService {
             actor: if buyer.is_some() { "buyer" } else { "bot" },
             reason,
             allowed_from: &[ConversationState::Bot, ConversationState::Resolved],
+            notice: None,
+            actor_name: None,
         };
         let moved = self
             .store
@@ -246,6 +335,8 @@ impl ChatService {
             actor: "bot",
             reason,
             allowed_from: &[ConversationState::Bot],
+            notice: None,
+            actor_name: None,
         };
         if let Some(event) = self
             .store
@@ -346,14 +437,14 @@ impl ChatService {
     }
 
     /// Streams a finished text in small deltas, as generated replies arrive.
-    fn stream_text(&self, conversation_id: &str, reply_id: &str, text: &str) {
+    fn stream_text(&self, turn: &BotTurn, conversation_id: &str, reply_id: &str, text: &str) {
         let chars: Vec<char> = text.chars().collect();
         for chunk in chars.chunks(EXTRACTIVE_DELTA_CHARS) {
             let frame = ServerFrame::Delta {
                 reply_id: reply_id.to_owned(),
                 text: chunk.iter().collect(),
             };
-            self.hub.publish(conversation_id, frame);
+            self.hub.publish_for_bot(turn, conversation_id, frame);
         }
     }
 

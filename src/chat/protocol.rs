@@ -81,6 +81,11 @@ pub enum ServerFrame {
         reply_id: String,
         text: String,
     },
+    /// The reply streaming under `reply_id` was cancelled because a person
+    /// took the conversation over; clients remove what they showed of it.
+    ReplyDropped {
+        reply_id: String,
+    },
     Typing {
         author: &'static str,
         active: bool,
@@ -105,6 +110,8 @@ pub enum ErrorCode {
     RateLimited,
     HelloRequired,
     UnknownSeq,
+    /// The staff session ended; sign in again.
+    Unauthorized,
     Internal,
 }
 

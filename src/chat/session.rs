@@ -32,7 +32,10 @@ const WRITER_QUEUE: usize = 64;
 /// Events loaded per page when replaying.
 const REPLAY_PAGE: i64 = 500;
 /// Longest client message id, in characters.
-const MAX_CLIENT_ID_CHARS: usize = 64;
+pub const MAX_CLIENT_ID_CHARS: usize = 64;
+/// Prefix of the client ids of staff replies, which share the buyer's
+/// per-conversation id space; buyers may not use it.
+pub const STAFF_CLIENT_ID_PREFIX: &str = "staff:";
 
 enum Outbound {
     Frame(ServerFrame),
@@ -247,9 +250,13 @@ impl Reader {
         text: String,
     ) -> Result<(), StoreError> {
         let limits = &self.service.config.limits;
-        if client_id.trim().is_empty() || client_id.chars().count() > MAX_CLIENT_ID_CHARS {
+        let invalid = client_id.trim().is_empty()
+            || client_id.chars().count() > MAX_CLIENT_ID_CHARS
+            || client_id.starts_with(STAFF_CLIENT_ID_PREFIX);
+        if invalid {
             let message = format!(
-                "client_id must be 1 to {MAX_CLIENT_ID_CHARS} characters, got {client_id:?}"
+                "client_id must be 1 to {MAX_CLIENT_ID_CHARS} characters and not start with \
+                 {STAFF_CLIENT_ID_PREFIX:?}, got {client_id:?}"
             );
             self.error(ErrorCode::InvalidClientId, message);
             return Ok(());
@@ -507,7 +514,8 @@ impl Writer {
                     return self.replay(self.last_seq).await;
                 }
                 self.last_seq = event.seq;
-                self.send(&ServerFrame::Event(event)).await
+                self.send(&ServerFrame::Event(Box::new(event.for_buyer())))
+                    .await
             }
             ServerFrame::Typing {
                 author: "buyer", ..
@@ -534,7 +542,8 @@ impl Writer {
             after = last.seq;
             for event in page {
                 self.last_seq = self.last_seq.max(event.seq);
-                self.send(&ServerFrame::Event(Box::new(event))).await?;
+                self.send(&ServerFrame::Event(Box::new(event.for_buyer())))
+                    .await?;
             }
         }
     }

@@ -1,5 +1,5 @@
 //! The command-line interface: options shared by every command, and the
-//! `serve`, `ask`, `ingest`, `eval` and `loadtest` commands.
+//! `serve`, `ask`, `ingest`, `eval`, `loadtest` and `staff` commands.
 //!
 //! Settings come from defaults, then the TOML file given with `--config`,
 //! then environment variables and flags; `--help` documents each.
@@ -9,6 +9,7 @@ mod eval;
 mod ingest;
 mod loadtest;
 mod serve;
+mod staff;
 
 use std::path::PathBuf;
 
@@ -68,6 +69,8 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Load-test a running server over loopback WebSockets.
     Loadtest(loadtest::LoadtestArgs),
+    /// Create and manage staff accounts for the console.
+    Staff(staff::StaffArgs),
 }
 
 impl CommonOptions {
@@ -103,5 +106,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ingest(args) => ingest::run(config, args).await,
         Command::Eval(args) => eval::run(config, args).await,
         Command::Loadtest(args) => loadtest::run(args).await,
+        Command::Staff(args) => staff::run(config, args).await,
     }
 }

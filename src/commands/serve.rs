@@ -11,7 +11,6 @@ use tracing::info;
 use crate::app::{self, ModelSource};
 use crate::config::Config;
 use crate::http::{self, AppState};
-use crate::limits::ConnectionLimiter;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -31,13 +30,8 @@ pub async fn run(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         config.listen = listen;
     }
     let listen = config.listen;
-    let limiter = ConnectionLimiter::new(config.limits.connections_per_ip);
     let chat = app::build(config, ModelSource::FromConfig).await?;
-    let state = AppState {
-        chat,
-        connections: limiter,
-        started: Instant::now(),
-    };
+    let state = AppState::new(chat);
 
     let listener = tokio::net::TcpListener::bind(listen)
         .await

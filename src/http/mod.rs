@@ -1,10 +1,13 @@
-//! The HTTP surface: routes, limits, health, and the buyer WebSocket upgrade.
+//! The HTTP surface: routes, limits, health, the buyer WebSocket upgrade,
+//! and the staff console, sign-in and glossary.
 //!
 //! [`router`] builds the whole application from an [`AppState`], so tests can
 //! serve it on port 0 or drive it in-process.
 
+mod console;
 pub mod error;
 mod health;
+pub mod staff;
 pub mod widget;
 
 use std::net::SocketAddr;
@@ -20,20 +23,39 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::chat::{ChatService, session};
-use crate::limits::ConnectionLimiter;
+use crate::limits::{AddressRateLimiter, ConnectionLimiter};
+use crate::staff::StaffService;
 use error::ApiError;
 
 /// Largest WebSocket message the socket layer accepts at all, as a multiple
 /// of the protocol's frame limit: frames between the two get an `error` frame
 /// and the connection stays open; larger ones close the connection.
 const SOCKET_LIMIT_FACTOR: usize = 16;
+/// Sustained HTTP API requests per second per client address, and the burst.
+const API_REQUESTS_PER_SECOND: f64 = 10.0;
+const API_REQUEST_BURST: f64 = 30.0;
 
 /// State shared by all handlers.
 #[derive(Clone)]
 pub struct AppState {
     pub chat: Arc<ChatService>,
+    pub staff: Arc<StaffService>,
     pub connections: ConnectionLimiter,
+    pub api_rate: AddressRateLimiter,
     pub started: Instant,
+}
+
+impl AppState {
+    pub fn new(chat: Arc<ChatService>) -> Self {
+        let connections = ConnectionLimiter::new(chat.config.limits.connections_per_ip);
+        Self {
+            staff: Arc::new(StaffService::new(chat.clone())),
+            chat,
+            connections,
+            api_rate: AddressRateLimiter::new(API_REQUESTS_PER_SECOND, API_REQUEST_BURST),
+            started: Instant::now(),
+        }
+    }
 }
 
 /// Builds the application router.
@@ -42,8 +64,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health::health))
         .route("/ws/chat", get(chat_socket))
+        .merge(staff::router())
         .with_state(state)
         .merge(widget::router())
+        .merge(console::router())
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(TraceLayer::new_for_http())
 }

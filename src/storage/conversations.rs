@@ -7,8 +7,8 @@
 //! stored as a `state` event the buyer sees.
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
 
 use super::events::{insert_event, next_seq};
 use super::{Author, EventKind, NewEvent, Store, StoreError, StoredEvent};
@@ -34,7 +34,7 @@ impl ConversationState {
         }
     }
 
-    fn parse(value: &str) -> Result<Self, StoreError> {
+    pub(super) fn parse(value: &str) -> Result<Self, StoreError> {
         match value {
             "bot" => Ok(Self::Bot),
             "queued" => Ok(Self::Queued),
@@ -73,9 +73,13 @@ pub struct Transition<'a> {
     pub reason: &'a str,
     /// The change applies only if the conversation is in one of these states.
     pub allowed_from: &'a [ConversationState],
+    /// What the buyer is told, already in the buyer's language.
+    pub notice: Option<&'a str>,
+    /// The staff member's display name, on changes a staff member makes.
+    pub actor_name: Option<&'a str>,
 }
 
-const SELECT_CONVERSATION: &str = "SELECT id, language, locale, state, owner_staff_id, \
+pub(super) const SELECT_CONVERSATION: &str = "SELECT id, language, locale, state, owner_staff_id, \
     state_version, last_seq, pending_order, failed_order_attempts FROM conversations WHERE id = ?";
 
 impl Store {
@@ -155,42 +159,7 @@ impl Store {
         if same || !change.allowed_from.contains(&current.state) {
             return Ok(None);
         }
-
-        let version = current.state_version + 1;
-        sqlx::query(
-            "UPDATE conversations SET state = ?, owner_staff_id = ?, state_version = ?, \
-             updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?",
-        )
-        .bind(change.to.as_str())
-        .bind(change.owner_staff_id)
-        .bind(version)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO state_changes \
-             (conversation_id, from_state, to_state, version, actor, reason) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(id)
-        .bind(current.state.as_str())
-        .bind(change.to.as_str())
-        .bind(version)
-        .bind(change.actor)
-        .bind(change.reason)
-        .execute(&mut *tx)
-        .await?;
-
-        let event = NewEvent {
-            kind: EventKind::State,
-            author: Author::System,
-            language,
-            state: Some(change.to),
-            reason: Some(change.reason.to_owned()),
-            ..NewEvent::default()
-        };
-        let seq = next_seq(&mut tx, id).await?;
-        let stored = insert_event(&mut tx, id, seq, &event).await?;
+        let stored = apply_transition(&mut tx, &current, &change, language).await?;
         tx.commit().await?;
         Ok(Some(stored))
     }
@@ -210,7 +179,62 @@ impl Store {
     }
 }
 
-fn conversation_from_row(row: &SqliteRow) -> Result<Conversation, StoreError> {
+/// Writes an ownership change inside `tx`: the new state and version, the
+/// `state_changes` row and the `state` event, which it returns.
+pub(super) async fn apply_transition(
+    tx: &mut Transaction<'static, Sqlite>,
+    current: &Conversation,
+    change: &Transition<'_>,
+    language: Option<Language>,
+) -> Result<StoredEvent, StoreError> {
+    let id = current.id.as_str();
+    let version = current.state_version + 1;
+    let queued = change.to == ConversationState::Queued;
+    sqlx::query(
+        "UPDATE conversations SET state = ?, owner_staff_id = ?, state_version = ?, \
+         queue_reason = CASE WHEN ? THEN ? ELSE queue_reason END, \
+         queued_at = CASE WHEN ? THEN strftime('%Y-%m-%dT%H:%M:%fZ', 'now') ELSE queued_at END, \
+         updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?",
+    )
+    .bind(change.to.as_str())
+    .bind(change.owner_staff_id)
+    .bind(version)
+    .bind(queued)
+    .bind(change.reason)
+    .bind(queued)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO state_changes \
+         (conversation_id, from_state, to_state, version, actor, reason) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id)
+    .bind(current.state.as_str())
+    .bind(change.to.as_str())
+    .bind(version)
+    .bind(change.actor)
+    .bind(change.reason)
+    .execute(&mut **tx)
+    .await?;
+
+    let event = NewEvent {
+        kind: EventKind::State,
+        author: Author::System,
+        language,
+        state: Some(change.to),
+        reason: Some(change.reason.to_owned()),
+        text: change.notice.map(str::to_owned),
+        author_name: change.actor_name.map(str::to_owned),
+        staff_id: change.owner_staff_id.map(str::to_owned),
+        ..NewEvent::default()
+    };
+    let seq = next_seq(tx, id).await?;
+    insert_event(tx, id, seq, &event).await
+}
+
+pub(super) fn conversation_from_row(row: &SqliteRow) -> Result<Conversation, StoreError> {
     let language: Option<String> = row.try_get("language")?;
     let locale: Option<String> = row.try_get("locale")?;
     let state: String = row.try_get("state")?;

@@ -52,6 +52,14 @@ pub struct NewEvent {
     pub reason: Option<String>,
     pub note: Option<String>,
     pub rating: Option<String>,
+    /// What the agent wrote, when `text` is its translation for the buyer.
+    pub original_text: Option<String>,
+    pub original_language: Option<Language>,
+    pub staff_id: Option<String>,
+    /// The staff member's display name on their messages and takeovers.
+    pub author_name: Option<String>,
+    /// Why the translation in `text` failed its check, when an agent sent it anyway.
+    pub check_failure: Option<String>,
 }
 
 /// A stored event, as clients receive it.
@@ -82,7 +90,33 @@ pub struct StoredEvent {
     pub note: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rating: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_language: Option<Language>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staff_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_failure: Option<String>,
     pub created_at: String,
+}
+
+impl StoredEvent {
+    /// Returns the event as the buyer may see it: without the agent's own
+    /// wording, staff ids, internal client ids or check results.
+    pub fn for_buyer(&self) -> StoredEvent {
+        let mut event = self.clone();
+        event.original_text = None;
+        event.original_language = None;
+        event.staff_id = None;
+        event.check_failure = None;
+        if event.author == Author::Staff {
+            event.client_id = None;
+        }
+        event
+    }
 }
 
 /// Result of storing a buyer message.
@@ -171,6 +205,30 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(event_from_row).collect()
+    }
+
+    /// The last `limit` events before `before_seq` (or the newest when `None`),
+    /// oldest first, for paging back through a transcript.
+    pub async fn events_before(
+        &self,
+        conversation_id: &str,
+        before_seq: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM events WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+        )
+        .bind(conversation_id)
+        .bind(before_seq.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut events = rows
+            .iter()
+            .map(event_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        events.reverse();
+        Ok(events)
     }
 
     /// Returns whether the bot or the system already replied to buyer message `seq`.
@@ -268,7 +326,8 @@ pub(super) async fn insert_event(
     let row = sqlx::query(
         "INSERT INTO events (conversation_id, seq, kind, author, client_id, reply_id, text, \
          language, machine_translated, answer_source, sources, reply_to, state, reason, note, \
-         rating) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+         rating, original_text, original_language, staff_id, author_name, check_failure) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
     )
     .bind(conversation_id)
     .bind(seq)
@@ -286,6 +345,11 @@ pub(super) async fn insert_event(
     .bind(&event.reason)
     .bind(&event.note)
     .bind(&event.rating)
+    .bind(&event.original_text)
+    .bind(event.original_language.map(Language::code))
+    .bind(&event.staff_id)
+    .bind(&event.author_name)
+    .bind(&event.check_failure)
     .fetch_one(&mut **tx)
     .await?;
     event_from_row(&row)
@@ -306,8 +370,9 @@ fn enum_parse<T: for<'de> Deserialize<'de>>(
         .map_err(|_| StoreError::Corrupt { column, value })
 }
 
-fn event_from_row(row: &SqliteRow) -> Result<StoredEvent, StoreError> {
+pub(super) fn event_from_row(row: &SqliteRow) -> Result<StoredEvent, StoreError> {
     let sources: String = row.try_get("sources")?;
+    let original_language: Option<String> = row.try_get("original_language")?;
     let language: Option<String> = row.try_get("language")?;
     let state: Option<String> = row.try_get("state")?;
     Ok(StoredEvent {
@@ -329,6 +394,11 @@ fn event_from_row(row: &SqliteRow) -> Result<StoredEvent, StoreError> {
         reason: row.try_get("reason")?,
         note: row.try_get("note")?,
         rating: row.try_get("rating")?,
+        original_text: row.try_get("original_text")?,
+        original_language: original_language.and_then(|code| code.parse().ok()),
+        staff_id: row.try_get("staff_id")?,
+        author_name: row.try_get("author_name")?,
+        check_failure: row.try_get("check_failure")?,
         created_at: row.try_get("created_at")?,
     })
 }

@@ -1,5 +1,6 @@
-//! The SQLite store: conversations, their numbered events, the turn log, and
-//! the knowledge (FAQ, passages, orders) that the index is built from.
+//! The SQLite store: conversations, their numbered events and ownership, the
+//! turn log, staff accounts, the glossary, and the knowledge (FAQ, passages,
+//! orders) that the index is built from.
 //!
 //! All SQL lives in this module. Every write that must be atomic (a new event
 //! and its sequence number, an ownership change and its version) runs in one
@@ -8,7 +9,10 @@
 
 mod conversations;
 mod events;
+mod glossary;
 mod knowledge;
+mod ownership;
+mod staff;
 mod turns;
 
 use std::path::Path;
@@ -20,7 +24,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 pub use conversations::{Conversation, ConversationState, Transition};
 pub use events::{AppendOutcome, Author, EventKind, NewEvent, StoredEvent};
+pub use glossary::{GlossaryTerm, Note};
 pub use knowledge::KnowledgeCounts;
+pub use ownership::{
+    Actor, LastMessage, OwnershipOutcome, QueueItem, StaffAction, StaffMessageOutcome,
+};
+pub use staff::{NewStaff, StaffAccount, StaffRole};
 pub use turns::{Turn, TurnHit};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

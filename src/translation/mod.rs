@@ -8,6 +8,7 @@
 //! in the store by source text and target language, check result included.
 
 pub mod check;
+pub mod glossary;
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use crate::language::Language;
 use crate::storage::{Store, StoreError};
 
 pub use check::{CheckFailure, check_translation};
+pub use glossary::Glossary;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TranslateError {
@@ -47,6 +49,7 @@ pub struct Translator {
     generator: Arc<dyn Generator>,
     store: Store,
     texts: Arc<Texts>,
+    glossary: Glossary,
     max_tokens: usize,
 }
 
@@ -55,12 +58,14 @@ impl Translator {
         generator: Arc<dyn Generator>,
         store: Store,
         texts: Arc<Texts>,
+        glossary: Glossary,
         max_tokens: usize,
     ) -> Self {
         Self {
             generator,
             store,
             texts,
+            glossary,
             max_tokens,
         }
     }
@@ -72,18 +77,21 @@ impl Translator {
         from: Language,
         to: Language,
     ) -> Result<String, TranslateError> {
-        let key = cache_key(text, from);
+        let key = self.cache_key(text, from);
         if let Some((cached, _)) = self.store.cached_translation(&key, to).await? {
             return Ok(cached);
         }
-        let translated = self.generate(text, from, to).await?;
+        // A lost protected term costs a worse search here, nothing more.
+        let (translated, _) = self.generate(text, from, to).await?;
         self.store
             .cache_translation(&key, to, text, &translated, None)
             .await?;
         Ok(translated)
     }
 
-    /// Translates an answer for a buyer and checks it.
+    /// Translates text someone will read (an answer or a staff reply for a
+    /// buyer, a buyer message for an agent) and checks it. `protected_terms`
+    /// are checked in addition to the glossary.
     pub async fn translate_answer(
         &self,
         text: &str,
@@ -91,17 +99,22 @@ impl Translator {
         to: Language,
         protected_terms: &[String],
     ) -> Result<Translation, TranslateError> {
-        let key = cache_key(text, from);
+        let key = self.cache_key(text, from);
         if let Some((cached, failure)) = self.store.cached_translation(&key, to).await? {
             return Ok(Translation {
                 text: cached,
                 failure,
             });
         }
-        let translated = self.generate(text, from, to).await?;
-        let failure = check_translation(&self.texts, text, from, &translated, to, protected_terms)
-            .err()
-            .map(|failure| failure.to_string());
+        let (translated, lost_term) = self.generate(text, from, to).await?;
+        let mut terms = protected_terms.to_vec();
+        terms.extend(self.glossary.terms().iter().cloned());
+        let failure = match lost_term {
+            Some(term) => Some(CheckFailure::MissingTerm(term).to_string()),
+            None => check_translation(&self.texts, text, from, &translated, to, &terms)
+                .err()
+                .map(|failure| failure.to_string()),
+        };
         if let Some(reason) = &failure {
             warn!(from = %from, to = %to, %reason, "machine translation failed its check");
         }
@@ -114,23 +127,29 @@ impl Translator {
         })
     }
 
+    /// Translates with protected terms masked; returns the translation with
+    /// the terms restored, and the first term the model lost, if any.
     async fn generate(
         &self,
         text: &str,
         from: Language,
         to: Language,
-    ) -> Result<String, TranslateError> {
-        let system = format!(
+    ) -> Result<(String, Option<String>), TranslateError> {
+        let masked = self.glossary.mask(text);
+        let mut system = format!(
             "You translate customer-service messages for an LED lighting exporter from {} \
              into {}. Keep every number, price, date, model number, order number, e-mail \
              address and URL exactly as written. Reply with the translation only.",
             from.english_name(),
             to.english_name()
         );
+        if !masked.slots.is_empty() {
+            system.push_str(" Copy placeholders such as [T1] unchanged.");
+        }
         let request = GenerationRequest {
             messages: vec![
                 ChatMessage::new(Role::System, system),
-                ChatMessage::new(Role::User, text),
+                ChatMessage::new(Role::User, masked.text.clone()),
             ],
             max_new_tokens: self.max_tokens,
         };
@@ -147,7 +166,23 @@ impl Translator {
                 GenerationEvent::Rejected(error) => return Err(TranslateError::Inference(error)),
             }
         }
-        Ok(clean(&output))
+        let output = clean(&output);
+        match masked.restore(&output) {
+            Ok(restored) => Ok((restored, None)),
+            Err(term) => Ok((output, Some(term))),
+        }
+    }
+
+    /// Cache key of a source text; it changes with the glossary, so a newly
+    /// protected term is never served from an older translation.
+    fn cache_key(&self, text: &str, from: Language) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(from.code().as_bytes());
+        hasher.update([0]);
+        hasher.update(self.glossary.fingerprint().as_bytes());
+        hasher.update([0]);
+        hasher.update(text.as_bytes());
+        format!("{:x}", hasher.finalize())
     }
 }
 
@@ -165,12 +200,4 @@ fn clean(output: &str) -> String {
         }
     }
     text.to_owned()
-}
-
-fn cache_key(text: &str, from: Language) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(from.code().as_bytes());
-    hasher.update([0]);
-    hasher.update(text.as_bytes());
-    format!("{:x}", hasher.finalize())
 }

@@ -12,7 +12,6 @@ use crossdesk::chat::ChatService;
 use crossdesk::config::Config;
 use crossdesk::http::{self, AppState};
 use crossdesk::inference::{Generator, InferenceConfig, LocalModel};
-use crossdesk::limits::ConnectionLimiter;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -87,7 +86,6 @@ impl TestServer {
             ..Config::default()
         };
         (options.configure)(&mut config);
-        let limiter = ConnectionLimiter::new(config.limits.connections_per_ip);
         let model = if options.model {
             let generator = tokio::task::spawn_blocking(shared_model)
                 .await
@@ -97,11 +95,7 @@ impl TestServer {
             ModelSource::Off
         };
         let chat = app::build(config, model).await.expect("server builds");
-        let state = AppState {
-            chat: chat.clone(),
-            connections: limiter,
-            started: Instant::now(),
-        };
+        let state = AppState::new(chat.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");

@@ -1,0 +1,60 @@
+//! The staff side: accounts and sign-in, the console WebSocket, and what an
+//! agent does with a conversation (take it, reply, note, hand back, resolve).
+//!
+//! Every ownership change goes through the store's versioned update and is
+//! published after it commits. A takeover silences the bot's turn in flight
+//! before the takeover's own frames go out, so the buyer never sees the bot
+//! continue after "a person has joined".
+
+pub mod accounts;
+mod actions;
+pub mod protocol;
+pub mod session;
+mod translate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::chat::ChatService;
+use crate::language::Language;
+use crate::storage::{Conversation, StaffAccount};
+use accounts::SignInLimiter;
+
+pub use actions::{ActionOutcome, ReplyOutcome};
+
+/// Shared state of the staff side.
+pub struct StaffService {
+    pub chat: Arc<ChatService>,
+    pub sign_in: SignInLimiter,
+}
+
+impl StaffService {
+    pub fn new(chat: Arc<ChatService>) -> Self {
+        let staff = &chat.config.staff;
+        let sign_in = SignInLimiter::new(
+            staff.sign_in_failures_per_name,
+            staff.sign_in_failures_per_ip,
+            Duration::from_secs(staff.sign_in_window_minutes * 60),
+        );
+        Self { chat, sign_in }
+    }
+
+    /// Lifetime of a console session, in seconds.
+    pub fn session_seconds(&self) -> i64 {
+        self.chat.config.staff.session_hours * 3600
+    }
+
+    /// The language the buyer of a conversation reads.
+    fn buyer_language(&self, conversation: &Conversation) -> Language {
+        conversation
+            .language
+            .or(conversation.locale)
+            .unwrap_or(self.chat.config.knowledge_language)
+    }
+}
+
+/// Whether an account owns a conversation now.
+fn owns(staff: &StaffAccount, conversation: &Conversation) -> bool {
+    conversation.state == crate::storage::ConversationState::Staff
+        && conversation.owner_staff_id.as_deref() == Some(staff.id.as_str())
+}
