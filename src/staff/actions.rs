@@ -18,7 +18,7 @@ use crate::translation::check_translation;
 #[derive(Debug)]
 pub enum ActionOutcome {
     /// Done; the `state` event, or `None` when nothing had to change.
-    Done(Option<StoredEvent>),
+    Done(Option<Box<StoredEvent>>),
     Refused {
         code: RefusedCode,
         message: String,
@@ -89,7 +89,7 @@ impl StaffService {
                 );
                 chat.hub
                     .publish(conversation_id, ServerFrame::Event(event.clone()));
-                ActionOutcome::Done(Some(*event))
+                ActionOutcome::Done(Some(event))
             }
             OwnershipOutcome::Unchanged => ActionOutcome::Done(None),
             OwnershipOutcome::OwnedByOther { owner_name, .. } => ActionOutcome::Refused {

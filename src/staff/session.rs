@@ -38,7 +38,7 @@ const MAX_QUEUE_ITEMS: i64 = 1000;
 const REPLAY_PAGE: i64 = 500;
 
 enum Command {
-    Frame(StaffServerFrame),
+    Frame(Box<StaffServerFrame>),
     Hello(Vec<Cursor>),
     Open {
         conversation_id: String,
@@ -394,7 +394,7 @@ impl Reader {
     }
 
     async fn send(&self, frame: StaffServerFrame) {
-        let _ = self.commands.send(Command::Frame(frame)).await;
+        let _ = self.commands.send(Command::Frame(Box::new(frame))).await;
     }
 
     async fn error(&self, code: ErrorCode, message: impl Into<String>) {

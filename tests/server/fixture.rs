@@ -5,13 +5,16 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossdesk::app::{self, ModelSource};
 use crossdesk::chat::ChatService;
 use crossdesk::config::Config;
 use crossdesk::http::{self, AppState};
 use crossdesk::inference::{Generator, InferenceConfig, LocalModel};
+use crossdesk::language::Language;
+use crossdesk::staff::accounts::{NewAccount, add_account};
+use crossdesk::storage::{StaffAccount, StaffRole};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -256,5 +259,137 @@ impl Client {
 
     pub async fn close(mut self) {
         let _ = self.socket.close(None).await;
+    }
+}
+
+/// A password every test account uses.
+pub const STAFF_PASSWORD: &str = "correct horse battery";
+
+impl TestServer {
+    /// Creates a staff account directly in the store.
+    pub async fn add_staff(
+        &self,
+        name: &str,
+        display_name: &str,
+        role: StaffRole,
+        language: Language,
+        max_chats: i64,
+    ) -> StaffAccount {
+        let account = NewAccount {
+            name,
+            display_name,
+            role,
+            language,
+            password: STAFF_PASSWORD,
+            max_chats,
+        };
+        add_account(&self.chat.store, account)
+            .await
+            .expect("account is created")
+    }
+
+    /// Sends one HTTP/1.1 request; returns the status, the headers
+    /// (lower-case names) and the body.
+    pub async fn http(
+        &self,
+        method: &str,
+        path: &str,
+        cookie: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Vec<(String, String)>, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = TcpStream::connect(self.address).await.expect("connects");
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
+             Content-Length: {}\r\n",
+            self.address,
+            body.len()
+        );
+        if !body.is_empty() {
+            request.push_str("Content-Type: application/json\r\n");
+        }
+        if let Some(cookie) = cookie {
+            request.push_str(&format!("Cookie: {cookie}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(&body);
+        stream.write_all(request.as_bytes()).await.expect("sent");
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.expect("read");
+        let response = String::from_utf8_lossy(&response).into_owned();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|line| line.split_whitespace().nth(1))
+            .and_then(|code| code.parse().ok())
+            .expect("status line");
+        let headers = lines
+            .filter_map(|line| line.split_once(':'))
+            .map(|(name, value)| (name.trim().to_lowercase(), value.trim().to_owned()))
+            .collect();
+        (status, headers, body.to_owned())
+    }
+
+    /// Signs in and returns the cookie pair (`crossdesk_staff=…`).
+    pub async fn sign_in(&self, name: &str) -> String {
+        let body = json!({"name": name, "password": STAFF_PASSWORD});
+        let (status, headers, text) = self
+            .http("POST", "/api/staff/sign-in", None, Some(body))
+            .await;
+        assert_eq!(status, 200, "sign-in failed: {text}");
+        let cookie = headers
+            .iter()
+            .find(|(name, _)| name == "set-cookie")
+            .map(|(_, value)| value.clone())
+            .expect("sign-in sets a cookie");
+        cookie.split(';').next().unwrap().to_owned()
+    }
+
+    /// Opens the staff socket with a cookie and sends `hello`; returns the
+    /// client and the welcome.
+    pub async fn staff_connect(&self, cookie: &str, cursors: Value) -> (Client, Value) {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://{}/ws/staff", self.address)
+            .into_client_request()
+            .expect("valid request");
+        request
+            .headers_mut()
+            .insert("cookie", cookie.parse().expect("cookie header"));
+        let (socket, _) = connect_async(request).await.expect("staff socket connects");
+        let mut client = Client::from_socket(socket);
+        client
+            .send_json(json!({"type": "hello", "cursors": cursors}))
+            .await;
+        let welcome = client.next_of_type("welcome").await;
+        (client, welcome)
+    }
+
+    /// Creates an account, signs it in and connects its console.
+    pub async fn agent(
+        &self,
+        name: &str,
+        display_name: &str,
+        language: Language,
+        max_chats: i64,
+    ) -> (Client, String) {
+        self.add_staff(name, display_name, StaffRole::Staff, language, max_chats)
+            .await;
+        let cookie = self.sign_in(name).await;
+        let (client, _) = self.staff_connect(&cookie, json!([])).await;
+        (client, cookie)
+    }
+}
+
+impl Client {
+    /// Skips frames until one matches `predicate`.
+    pub async fn next_matching(&mut self, predicate: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let frame = self.next_frame().await;
+            if predicate(&frame) {
+                return frame;
+            }
+        }
     }
 }
