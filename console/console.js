@@ -357,7 +357,7 @@
     return record;
   }
 
-  // Updates one row in place from a queue item; untouched parts keep their nodes.
+  // Updates one row in place from a queue item, so untouched parts keep their nodes.
   function updateRow(record, item) {
     record.item = item;
     const waiting = Number(item.waiting_seconds);
@@ -370,13 +370,18 @@
     const code = languageTag(item.language);
     updateText(record.language, code ? code.toUpperCase() + ' · ' + languageName(code) : t('language_unknown'));
     updateText(record.reason, rowStatus(item));
-    const message = item.last_message && typeof item.last_message.text === 'string' ? item.last_message.text : '';
+    const message = lastMessageText(item);
     updateText(record.last, message || t('no_message'));
     record.last.classList.toggle('muted', !message);
     if (item.last_message && languageTag(item.last_message.language)) {
       record.last.lang = item.last_message.language;
     }
     tickRow(record);
+  }
+
+  function lastMessageText(item) {
+    const last = item.last_message;
+    return last && typeof last.text === 'string' ? last.text : '';
   }
 
   function rowStatus(item) {
@@ -428,11 +433,12 @@
     record.li.remove();
     queueRows.delete(conversationId);
     unseenNotified.delete(conversationId);
+    removeToasts(conversationId);
     refreshTitle();
     refreshQueueCount();
   }
 
-  // Focus leaving a removed row goes to the next row, else the previous, else the list heading.
+  // Focus leaving a removed row goes to the next row, else the previous, else the conversation pane.
   function moveFocusFrom(li) {
     const neighbour = li.nextElementSibling || li.previousElementSibling;
     const target = neighbour ? neighbour.querySelector('button') : null;
@@ -537,12 +543,12 @@
 
   function showToast(item) {
     const toast = el('div', 'toast', { role: 'group' });
+    toast.dataset.conversationId = item.conversation_id;
     const heading = el('p', 'toast-title');
     const language = languageTag(item.language);
     heading.textContent = t('toast_new_chat', { language: languageName(language) });
     const body = el('p', 'toast-text', { dir: 'auto' });
-    const message = item.last_message && typeof item.last_message.text === 'string' ? item.last_message.text : '';
-    body.textContent = message || reasonText(item.reason);
+    body.textContent = lastMessageText(item) || reasonText(item.reason);
     setLabel(toast, 'toast_label');
 
     const actions = el('div', 'toast-actions');
@@ -560,6 +566,15 @@
     setTimeout(() => {
       if (!toast.contains(document.activeElement)) toast.remove();
     }, TOAST_VISIBLE_MS);
+  }
+
+  // Removes the notifications about a chat that was opened or left the queue.
+  function removeToasts(conversationId) {
+    for (const toast of Array.from(ui.toasts.children)) {
+      if (toast.dataset.conversationId !== conversationId) continue;
+      if (toast.contains(document.activeElement)) ui.conversation.focus();
+      toast.remove();
+    }
   }
 
   function showErrorToast(text) {
@@ -759,6 +774,7 @@
     const previous = selectedId;
     selectedId = conversationId;
     unseenNotified.delete(conversationId);
+    removeToasts(conversationId);
     refreshTitle();
     markUnread(conversationId, false);
     markSelectedRows();
@@ -825,8 +841,8 @@
 
   // ---- Transcript rendering -------------------------------------------------------
 
-  // Orders log entries: events by seq, a note right after its `after_seq` event (notes by id),
-  // and entries not stored yet (pending replies, streaming bot text) last.
+  // Returns the sort key of a log entry. Events sort by seq, a note right after its `after_seq`
+  // event (notes by id), and entries not stored yet (pending replies, streaming bot text) last.
   function orderKey(node) {
     if (node.dataset.seq !== undefined) return [Number(node.dataset.seq), 0, 0];
     if (node.dataset.noteId !== undefined) return [Number(node.dataset.afterSeq), 1, Number(node.dataset.noteId)];
@@ -913,7 +929,7 @@
     updateRow(record, item);
   }
 
-  // Renders a stored event once; returns false for an event already shown or malformed.
+  // Renders a stored event once and returns false for an event already shown or malformed.
   function showEvent(view, event) {
     const seq = event && event.seq;
     if (!Number.isInteger(seq) || seq < 1 || view.shownSeqs.has(seq)) return false;
@@ -962,10 +978,16 @@
       name = stringNode('span', 'author', 'author_' + author);
     }
     header.append(name);
-    if (languageTag(event.language)) header.append(languageNode(event.language));
+    // A staff reply shows the agent's own text first, so the header names its language. The
+    // text the buyer received, with its language and machine-translation mark, follows below.
+    const original = author === 'staff' && typeof event.original_text === 'string' && event.original_text;
+    const language = original ? event.original_language : event.language;
+    if (languageTag(language)) header.append(languageNode(language));
     const time = timeNode(event.created_at);
     if (time) header.append(time);
-    if (event.machine_translated === true) header.append(stringNode('span', 'badge mt', 'machine_translated'));
+    if (event.machine_translated === true && !original) {
+      header.append(stringNode('span', 'badge mt', 'machine_translated'));
+    }
     if (author === 'bot' && ANSWER_SOURCES.includes(event.answer_source)) {
       header.append(stringNode('span', 'badge source', 'answer_' + event.answer_source));
     }
@@ -1007,7 +1029,7 @@
     for (const source of sources) {
       if (!source || typeof source !== 'object') continue;
       const parts = [source.title, source.id, source.url].filter((part) => typeof part === 'string' && part);
-      // Source titles and addresses come from documents: shown as text, never as links.
+      // Source titles and addresses come from documents, so they are shown as text, never as links.
       list.append(textNode('li', 'source', parts.join(' · ')));
     }
     box.append(list);
@@ -1202,7 +1224,9 @@
       view.acknowledged.delete(event.seq);
       return acknowledged;
     }
-    const entry = typeof event.client_id === 'string' ? view.pending.get(event.client_id) : null;
+    // The server stores a staff reply's client_id as `staff:` followed by the console's id.
+    const stored = typeof event.client_id === 'string' ? event.client_id : '';
+    const entry = view.pending.get(stored.replace(/^staff:/, '')) || view.pending.get(stored);
     if (!entry) return null;
     view.pending.delete(entry.clientId);
     if (view.review && view.review.clientId === entry.clientId) hideReview(view);
@@ -1226,7 +1250,7 @@
     node.classList.remove('pending');
     entry.status.remove();
     if (typeof frame.original === 'string' && frame.original !== frame.text) {
-      node.append(deliveredBlock(frame.text, frame.language, frame.translated === true));
+      node.append(deliveredBlock(frame.text, frame.language, frame.machine_translated === true));
     } else {
       node.append(stringNode('p', 'delivered-label', 'delivered_same', { language: languageName(frame.language) }));
     }
@@ -1335,7 +1359,8 @@
 
   function onRefused(frame) {
     const view = views.get(frame.conversation_id);
-    const message = typeof frame.message === 'string' && frame.message ? frame.message : t('refused_' + frame.code);
+    let message = t('refused_' + frame.code);
+    if (typeof frame.message === 'string' && frame.message) message = frame.message;
     if (!view) {
       showErrorToast(message);
       return;

@@ -817,7 +817,13 @@
 
   // ---- Rendering stored events ---------------------------------------------
 
-  function authorLabel(author) {
+  // A staff message may name its author; otherwise the label is the translated role.
+  function authorLabel(author, name) {
+    if (author === 'staff' && typeof name === 'string' && name.trim()) {
+      const named = el('span', 'cd-author', { dir: 'auto' });
+      named.textContent = name;
+      return named;
+    }
     const keys = { buyer: 'author_you', bot: 'author_bot', staff: 'author_staff' };
     const label = textSpan(keys[author] || 'author_bot', 'cd-author');
     if (author === 'buyer') label.classList.add('cd-sr');
@@ -840,7 +846,7 @@
     if (lang) bubble.lang = lang;
     if (author === 'buyer') bubble.textContent = text;
     else appendLinkified(bubble, text);
-    item.append(authorLabel(author), bubble);
+    item.append(authorLabel(author, frame.author_name), bubble);
 
     if (typeof frame.note === 'string' && frame.note) {
       const note = el('div', 'cd-note', { dir: 'auto' });
@@ -965,6 +971,7 @@
     ack: onAck,
     reply_start: onReplyStart,
     delta: onDelta,
+    reply_dropped: onReplyDropped,
     typing: onTyping,
     error: onServerError,
   };
@@ -1074,10 +1081,20 @@
     return null;
   }
 
+  // The server may send the state line in the buyer's language, naming the person who joined.
+  // Without that text the widget shows its own string for the state.
   function showStateChange(frame) {
     if (frame.seq > conv.stateSeq) applyState(frame.state, frame.seq);
     if (!STATES.includes(frame.state)) return;
-    const line = textSpan('state_' + frame.state, 'cd-system');
+    let line;
+    if (typeof frame.text === 'string' && frame.text.trim()) {
+      line = el('span', 'cd-system', { dir: 'auto' });
+      const lang = languageTag(frame.language);
+      if (lang) line.lang = lang;
+      line.textContent = frame.text;
+    } else {
+      line = textSpan('state_' + frame.state, 'cd-system');
+    }
     placeBySeq(line, frame.seq);
   }
 
@@ -1141,6 +1158,16 @@
       reply.item.classList.add('cd-started');
     }
     reply.bubble.append(frame.text);
+  }
+
+  // A person took over while the bot was writing, so the server dropped this reply.
+  function onReplyDropped(frame) {
+    const reply = replies.get(frame.reply_id);
+    hideTyping();
+    if (!reply) return;
+    reply.item.remove();
+    replies.delete(frame.reply_id);
+    if (replies.size === 0) ui.log.removeAttribute('aria-busy');
   }
 
   // Removes replies still streaming: after a reconnect the server sends only their final event.

@@ -150,16 +150,24 @@ impl StaffService {
             ..NewEvent::default()
         };
         if staff.language != buyer_language {
-            let translated = match accepted_translation {
-                Some(accepted) => self.accepted(text, accepted, staff.language, buyer_language),
+            let (translated, machine) = match accepted_translation {
+                Some(accepted) => {
+                    let machine = self
+                        .is_model_draft(text, accepted, staff.language, buyer_language)
+                        .await;
+                    (
+                        self.accepted(text, accepted, staff.language, buyer_language),
+                        machine,
+                    )
+                }
                 None => match self.translate(text, staff.language, buyer_language).await {
-                    Ok(translated) => translated,
+                    Ok(translated) => (translated, true),
                     Err(review) => return Ok(review),
                 },
             };
             event.text = Some(translated.0);
             event.check_failure = translated.1;
-            event.machine_translated = true;
+            event.machine_translated = machine;
             event.original_text = Some(text.to_owned());
             event.original_language = Some(staff.language);
         }
@@ -232,6 +240,24 @@ impl StaffService {
                     failure: format!("translation failed ({error}); retry or write it yourself"),
                 })
             }
+        }
+    }
+
+    /// Whether an accepted translation is the model's draft unchanged; text
+    /// the agent corrected or wrote is theirs, not machine-translated.
+    async fn is_model_draft(
+        &self,
+        text: &str,
+        accepted: &str,
+        from: Language,
+        to: Language,
+    ) -> bool {
+        let Some(translator) = &self.chat.answerer.translator else {
+            return false;
+        };
+        match translator.cached(text, from, to).await {
+            Ok(Some(draft)) => draft.trim() == accepted.trim(),
+            _ => false,
         }
     }
 

@@ -162,7 +162,10 @@ pub enum StaffServerFrame {
         text: String,
         language: Language,
         original: String,
+        /// The buyer received a translation of `original`.
         translated: bool,
+        /// The translation is the model's, unchanged by the agent.
+        machine_translated: bool,
         check_failure: Option<String>,
     },
     Review {

@@ -418,7 +418,8 @@ fn reply_frame(
             text: event.text.clone().unwrap_or_default(),
             language: event.language.unwrap_or(crate::language::Language::English),
             original: event.original_text.clone().unwrap_or(original),
-            translated: event.machine_translated,
+            translated: event.original_text.is_some(),
+            machine_translated: event.machine_translated,
             check_failure: event.check_failure.clone(),
         },
         ReplyOutcome::Review {

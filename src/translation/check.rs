@@ -37,6 +37,9 @@ pub enum CheckFailure {
     NegationAdded,
     NegationLost,
     Empty,
+    /// Text in a script the target language is not written in, such as
+    /// Chinese characters the model left in a Spanish translation.
+    Untranslated(String),
 }
 
 impl std::fmt::Display for CheckFailure {
@@ -49,6 +52,7 @@ impl std::fmt::Display for CheckFailure {
             CheckFailure::NegationAdded => write!(f, "negation added"),
             CheckFailure::NegationLost => write!(f, "negation lost"),
             CheckFailure::Empty => write!(f, "translation is empty"),
+            CheckFailure::Untranslated(t) => write!(f, "untranslated text {t}"),
         }
     }
 }
@@ -79,6 +83,8 @@ pub fn check_translation(
         }
     }
 
+    untranslated(translated, to, protected_terms)?;
+
     match (
         texts.has_negation(source, from),
         texts.has_negation(translated, to),
@@ -86,6 +92,80 @@ pub fn check_translation(
         (true, false) => Err(CheckFailure::NegationLost),
         (false, true) => Err(CheckFailure::NegationAdded),
         _ => Ok(()),
+    }
+}
+
+/// Writing systems told apart by the check; Latin is allowed in every
+/// language because codes, units and brand names are written in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Script {
+    Han,
+    Kana,
+    Hangul,
+    Arabic,
+    Hebrew,
+    Cyrillic,
+    Thai,
+    Devanagari,
+}
+
+fn script(c: char) -> Option<Script> {
+    match c as u32 {
+        0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF => Some(Script::Han),
+        0x3040..=0x30FF | 0x31F0..=0x31FF | 0xFF66..=0xFF9F => Some(Script::Kana),
+        0x1100..=0x11FF | 0x3130..=0x318F | 0xAC00..=0xD7AF => Some(Script::Hangul),
+        0x0600..=0x06FF | 0x0750..=0x077F | 0xFB50..=0xFDFF | 0xFE70..=0xFEFF => {
+            Some(Script::Arabic)
+        }
+        0x0590..=0x05FF => Some(Script::Hebrew),
+        0x0400..=0x04FF => Some(Script::Cyrillic),
+        0x0E00..=0x0E7F => Some(Script::Thai),
+        0x0900..=0x097F => Some(Script::Devanagari),
+        _ => None,
+    }
+}
+
+fn native_scripts(language: Language) -> &'static [Script] {
+    match language {
+        Language::Chinese => &[Script::Han],
+        Language::Japanese => &[Script::Han, Script::Kana],
+        Language::Korean => &[Script::Hangul, Script::Han],
+        Language::Arabic | Language::Persian => &[Script::Arabic],
+        Language::Hebrew => &[Script::Hebrew],
+        Language::Russian => &[Script::Cyrillic],
+        Language::Thai => &[Script::Thai],
+        Language::Hindi => &[Script::Devanagari],
+        _ => &[],
+    }
+}
+
+/// Fails on a run of characters in a script `to` is not written in, unless
+/// the run is part of a protected term.
+fn untranslated(
+    translated: &str,
+    to: Language,
+    protected_terms: &[String],
+) -> Result<(), CheckFailure> {
+    let native = native_scripts(to);
+    let mut run = String::new();
+    let mut runs = Vec::new();
+    for c in translated.chars() {
+        match script(c) {
+            Some(found) if !native.contains(&found) => run.push(c),
+            _ if !run.is_empty() => runs.push(std::mem::take(&mut run)),
+            _ => {}
+        }
+    }
+    if !run.is_empty() {
+        runs.push(run);
+    }
+    match runs.into_iter().find(|run| {
+        !protected_terms
+            .iter()
+            .any(|term| term.contains(run.as_str()))
+    }) {
+        Some(run) => Err(CheckFailure::Untranslated(run)),
+        None => Ok(()),
     }
 }
 
@@ -184,6 +264,43 @@ mod tests {
             |t| check_translation(&texts, source, Language::English, t, Language::Spanish, &[]);
         assert_eq!(check(bad), Err(CheckFailure::NegationLost));
         assert_eq!(check(good), Ok(()));
+    }
+
+    #[test]
+    fn leftover_source_script_fails() {
+        let texts = texts();
+        let source = "您好，样品会在3天内发货。";
+        let check =
+            |t| check_translation(&texts, source, Language::Chinese, t, Language::Spanish, &[]);
+        assert_eq!(
+            check("¡Hola! El样品 se enviará en 3 días."),
+            Err(CheckFailure::Untranslated("样品".into()))
+        );
+        assert_eq!(check("¡Hola! La muestra se enviará en 3 días."), Ok(()));
+        let japanese = check_translation(
+            &texts,
+            "The sample ships in 3 days.",
+            Language::English,
+            "サンプルは3日以内に発送します。",
+            Language::Japanese,
+            &[],
+        );
+        assert_eq!(japanese, Ok(()));
+    }
+
+    #[test]
+    fn protected_term_in_another_script_passes() {
+        let texts = texts();
+        let terms = vec!["光湾".to_owned()];
+        let result = check_translation(
+            &texts,
+            "光湾 ships in 3 days.",
+            Language::English,
+            "光湾 envía en 3 días.",
+            Language::Spanish,
+            &terms,
+        );
+        assert_eq!(result, Ok(()));
     }
 
     #[test]

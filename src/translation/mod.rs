@@ -127,6 +127,18 @@ impl Translator {
         })
     }
 
+    /// The cached translation of `text`, if one was made.
+    pub async fn cached(
+        &self,
+        text: &str,
+        from: Language,
+        to: Language,
+    ) -> Result<Option<String>, TranslateError> {
+        let key = self.cache_key(text, from);
+        let cached = self.store.cached_translation(&key, to).await?;
+        Ok(cached.map(|(translated, _)| translated))
+    }
+
     /// Translates with protected terms masked; returns the translation with
     /// the terms restored, and the first term the model lost, if any.
     async fn generate(

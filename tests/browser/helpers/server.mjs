@@ -61,6 +61,32 @@ export class TestServer {
     return this.baseUrl;
   }
 
+  /**
+   * Creates a staff account in this server's data directory with
+   * `crossdesk --data-dir DIR staff add NAME ... --password-stdin`, before or while the server runs.
+   */
+  async addStaff({ name, password, role = 'staff', language = 'en', displayName = name }) {
+    if (process.env.CROSSDESK_MOCK === '1') {
+      throw new Error('the Node mock has no staff accounts; run the console tests against the real binary');
+    }
+    const [command, prefix] = serverCommand();
+    const args = [
+      ...prefix, '--data-dir', this.dataDir,
+      'staff', 'add', name,
+      '--role', role,
+      '--language', language,
+      '--display-name', displayName,
+      '--password-stdin',
+    ];
+    const child = spawn(command, args, { cwd: REPOSITORY_DIR, stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    child.stdin.end(password + '\n');
+    const code = await new Promise((done) => child.once('close', done));
+    if (code !== 0) throw new Error(`\`staff add ${name}\` exited with ${code}: ${output.trim()}`);
+  }
+
   logPath() {
     return join(this.dataDir, `server-${this.starts}.log`);
   }
