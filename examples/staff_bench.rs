@@ -74,7 +74,8 @@ fn parse_options() -> Options {
         }
     }
     assert!(
-        options.base.starts_with("http://127.0.0.1") || options.base.starts_with("http://localhost"),
+        options.base.starts_with("http://127.0.0.1")
+            || options.base.starts_with("http://localhost"),
         "give the server's loopback base URL, such as http://127.0.0.1:8080"
     );
     options.translated = options.translated.min(CHINESE_REPLIES.len());
@@ -90,14 +91,20 @@ async fn main() {
     let (mut buyer, id) = queued_buyer(&host, "en").await;
     let mut agent = staff_socket(&host, &english).await;
     send(&mut agent, json!({"type": "take", "conversation_id": id})).await;
-    next_matching(&mut buyer, |f| f["type"] == "event" && f["state"] == "staff").await;
+    next_matching(&mut buyer, |f| {
+        f["type"] == "event" && f["state"] == "staff"
+    })
+    .await;
     let mut same = Vec::new();
     for index in 0..options.replies {
         let text = format!("Reply number {index} from the bench.");
         let started = Instant::now();
         let reply = json!({"type": "reply", "conversation_id": id, "client_id": format!("s{index}"), "text": text});
         send(&mut agent, reply).await;
-        next_matching(&mut buyer, |f| f["type"] == "event" && f["text"] == text.as_str()).await;
+        next_matching(&mut buyer, |f| {
+            f["type"] == "event" && f["text"] == text.as_str()
+        })
+        .await;
         same.push(started.elapsed());
         tokio::time::sleep(PACING).await;
     }
@@ -107,20 +114,28 @@ async fn main() {
     let (mut buyer, id) = queued_buyer(&host, "es").await;
     let mut agent = staff_socket(&host, &chinese).await;
     send(&mut agent, json!({"type": "take", "conversation_id": id})).await;
-    next_matching(&mut buyer, |f| f["type"] == "event" && f["state"] == "staff").await;
+    next_matching(&mut buyer, |f| {
+        f["type"] == "event" && f["state"] == "staff"
+    })
+    .await;
     let mut translated = Vec::new();
     let mut reviews = Vec::new();
     for (index, text) in CHINESE_REPLIES.iter().take(options.translated).enumerate() {
         let client_id = format!("t{index}");
         let started = Instant::now();
-        let reply = json!({"type": "reply", "conversation_id": id, "client_id": client_id, "text": text});
+        let reply =
+            json!({"type": "reply", "conversation_id": id, "client_id": client_id, "text": text});
         send(&mut agent, reply).await;
         let outcome = next_matching(&mut agent, |f| {
-            (f["type"] == "reply_ack" || f["type"] == "review") && f["client_id"] == client_id.as_str()
+            (f["type"] == "reply_ack" || f["type"] == "review")
+                && f["client_id"] == client_id.as_str()
         })
         .await;
         if outcome["type"] == "review" {
-            reviews.push(format!("{text} -> {} ({})", outcome["translation"], outcome["failure"]));
+            reviews.push(format!(
+                "{text} -> {} ({})",
+                outcome["translation"], outcome["failure"]
+            ));
             continue;
         }
         let seq = outcome["seq"].clone();
@@ -163,7 +178,10 @@ async fn sign_in(host: &str, name: &str, password: &str) -> String {
         body.len()
     );
     let mut stream = TcpStream::connect(host).await.expect("server reachable");
-    stream.write_all(request.as_bytes()).await.expect("request sent");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("request sent");
     let mut response = String::new();
     stream
         .read_to_string(&mut response)
@@ -202,7 +220,10 @@ async fn queued_buyer(host: &str, locale: &str) -> (Socket, String) {
     send(&mut socket, hello).await;
     let welcome = next_matching(&mut socket, |f| f["type"] == "welcome").await;
     send(&mut socket, json!({"type": "request_person"})).await;
-    next_matching(&mut socket, |f| f["type"] == "event" && f["state"] == "queued").await;
+    next_matching(&mut socket, |f| {
+        f["type"] == "event" && f["state"] == "queued"
+    })
+    .await;
     let id = welcome["conversation_id"].as_str().expect("id").to_owned();
     (socket, id)
 }

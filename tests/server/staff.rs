@@ -575,7 +575,10 @@ async fn cross_language_reply_without_model_needs_review() {
     let ack = agent.next_of_type("reply_ack").await;
     assert_eq!(ack["text"], "De acuerdo, lo gestiono ahora mismo.");
     assert_eq!(ack["translated"], true);
-    assert_eq!(ack["machine_translated"], false, "the agent wrote this text");
+    assert_eq!(
+        ack["machine_translated"], false,
+        "the agent wrote this text"
+    );
     let message = buyer
         .next_matching(|f| f["type"] == "event" && f["author"] == "staff")
         .await;
