@@ -296,6 +296,13 @@ impl ChatService {
             .store
             .transition(conversation_id, change, Some(language))
             .await?;
+        if moved.is_none() {
+            let current = self.store.conversation(conversation_id).await?;
+            if current.is_some_and(|c| c.state == ConversationState::Staff) {
+                // A person already has the chat; the bot must not speak.
+                return Ok(());
+            }
+        }
         let key = match (&moved, reason) {
             (None, _) => "already_queued",
             (Some(_), r) if r == EscalationReason::Anger.as_str() => "queued_anger",

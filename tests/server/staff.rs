@@ -635,3 +635,35 @@ async fn transcript_pages_back() {
     assert_eq!(older_events.first().unwrap()["seq"], 1);
     assert_eq!(older_events.last().unwrap()["seq"], first_seq - 1);
 }
+
+#[tokio::test]
+async fn person_request_while_staffed_is_silent() {
+    let server = TestServer::start_with(ServerOptions {
+        model: false,
+        ..ServerOptions::default()
+    })
+    .await;
+    let (mut buyer, id) = queued_buyer(&server, "en", "help").await;
+    let (mut agent, _) = server.agent("ana", "Ana", Language::English, 5).await;
+    agent
+        .send_json(json!({"type": "take", "conversation_id": id}))
+        .await;
+    buyer.next_matching(|f| is_state(f, "staff")).await;
+
+    buyer.send_json(json!({"type": "request_person"})).await;
+    buyer
+        .send_json(json!({"type": "message", "client_id": "m2", "text": "I want a human now"}))
+        .await;
+    let mut seen = Vec::new();
+    while let Some(frame) = buyer.try_next_frame(Duration::from_secs(2)).await {
+        seen.push(frame);
+    }
+    let from_bot: Vec<&Value> = seen
+        .iter()
+        .filter(|f| f["type"] == "event" && f["author"] == "bot")
+        .collect();
+    assert!(
+        from_bot.is_empty(),
+        "the bot spoke while a person owns the chat: {from_bot:?}"
+    );
+}
