@@ -34,6 +34,8 @@ const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 200;
 /// Queued chats listed in the welcome.
 const MAX_QUEUE_ITEMS: i64 = 1000;
+/// Replies of one console waiting to be sent.
+const REPLY_QUEUE: usize = 32;
 /// Events loaded per store query when replaying.
 const REPLAY_PAGE: i64 = 500;
 
@@ -73,13 +75,22 @@ pub async fn serve(
         owned: HashSet::new(),
     };
     let mut writer = tokio::spawn(writer.run(commands_rx, frames_rx, feed));
+    let (replies, replies_rx) = mpsc::channel(REPLY_QUEUE);
+    // Not aborted with the connection: replies the agent already sent are
+    // delivered even if the console goes away meanwhile.
+    tokio::spawn(send_replies(
+        service.clone(),
+        staff.clone(),
+        replies_rx,
+        frames.clone(),
+    ));
     let config = &service.chat.config.staff;
     let mut reader = Reader {
         service: service.clone(),
         staff,
         token_hash,
         commands,
-        frames,
+        replies,
         bucket: TokenBucket::new(config.frames_per_second, config.frame_burst),
         hello: false,
     };
@@ -96,9 +107,49 @@ struct Reader {
     staff: StaffAccount,
     token_hash: String,
     commands: mpsc::Sender<Command>,
-    frames: mpsc::Sender<StaffServerFrame>,
+    replies: mpsc::Sender<ReplyJob>,
     bucket: TokenBucket,
     hello: bool,
+}
+
+/// A validated reply waiting to be translated and sent.
+struct ReplyJob {
+    conversation_id: String,
+    client_id: String,
+    text: String,
+    translation: Option<String>,
+}
+
+/// Sends one console's replies one at a time, in the order the agent wrote
+/// them, so a reply that needs a slow translation is never overtaken.
+async fn send_replies(
+    service: Arc<StaffService>,
+    staff: StaffAccount,
+    mut jobs: mpsc::Receiver<ReplyJob>,
+    frames: mpsc::Sender<StaffServerFrame>,
+) {
+    while let Some(job) = jobs.recv().await {
+        let outcome = service
+            .reply(
+                &staff,
+                &job.conversation_id,
+                &job.client_id,
+                &job.text,
+                job.translation.as_deref(),
+            )
+            .await;
+        let frame = match outcome {
+            Ok(outcome) => reply_frame(outcome, job.conversation_id, job.client_id, job.text),
+            Err(error) => {
+                warn!(staff_id = %staff.id, conversation_id = %job.conversation_id, %error, "staff reply failed");
+                StaffServerFrame::Error {
+                    code: ErrorCode::Internal,
+                    message: "the server failed to send the reply; send it again".into(),
+                }
+            }
+        };
+        let _ = frames.send(frame).await;
+    }
 }
 
 impl Reader {
@@ -276,8 +327,8 @@ impl Reader {
         Ok(())
     }
 
-    /// Validates a reply and sends it from a task of its own, because a
-    /// translation takes seconds and the console may act meanwhile.
+    /// Validates a reply and queues it for sending, because a translation
+    /// takes seconds and the console may act meanwhile.
     async fn reply(
         &self,
         conversation_id: String,
@@ -295,31 +346,18 @@ impl Reader {
             },
             None => None,
         };
-        let service = self.service.clone();
-        let staff = self.staff.clone();
-        let frames = self.frames.clone();
-        tokio::spawn(async move {
-            let outcome = service
-                .reply(
-                    &staff,
-                    &conversation_id,
-                    &client_id,
-                    &text,
-                    translation.as_deref(),
-                )
-                .await;
-            let frame = match outcome {
-                Ok(outcome) => reply_frame(outcome, conversation_id, client_id, text),
-                Err(error) => {
-                    warn!(staff_id = %staff.id, %error, "staff reply failed");
-                    StaffServerFrame::Error {
-                        code: ErrorCode::Internal,
-                        message: "the server failed to send the reply; send it again".into(),
-                    }
-                }
-            };
-            let _ = frames.send(frame).await;
-        });
+        let job = ReplyJob {
+            conversation_id,
+            client_id,
+            text,
+            translation,
+        };
+        if self.replies.try_send(job).is_err() {
+            let message = format!(
+                "{REPLY_QUEUE} replies are waiting to be sent; wait for their acknowledgements"
+            );
+            self.error(ErrorCode::RateLimited, message).await;
+        }
     }
 
     async fn note(

@@ -667,3 +667,28 @@ async fn person_request_while_staffed_is_silent() {
         "the bot spoke while a person owns the chat: {from_bot:?}"
     );
 }
+
+#[tokio::test]
+async fn replies_arrive_in_written_order() {
+    let server = TestServer::start_with(ServerOptions {
+        model: false,
+        ..ServerOptions::default()
+    })
+    .await;
+    let (mut buyer, id) = queued_buyer(&server, "en", "help").await;
+    let (mut agent, _) = server.agent("ana", "Ana", Language::English, 5).await;
+    for index in 0..15 {
+        let text = format!("part {index}");
+        let reply = json!({"type": "reply", "conversation_id": id, "client_id": format!("r{index}"), "text": text});
+        agent.send_json(reply).await;
+    }
+    let mut received = Vec::new();
+    while received.len() < 15 {
+        let frame = buyer
+            .next_matching(|f| f["type"] == "event" && f["author"] == "staff")
+            .await;
+        received.push(frame["text"].as_str().unwrap().to_owned());
+    }
+    let expected: Vec<String> = (0..15).map(|index| format!("part {index}")).collect();
+    assert_eq!(received, expected);
+}
