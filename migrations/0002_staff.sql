@@ -23,8 +23,11 @@ CREATE TABLE staff_sessions (
 
 CREATE INDEX staff_sessions_staff ON staff_sessions (staff_id);
 
+-- `term_key` is the term in Unicode lower case, so terms are unique without
+-- regard to case in every script (SQLite's NOCASE folds ASCII only).
 CREATE TABLE glossary (
-    term TEXT PRIMARY KEY NOT NULL COLLATE NOCASE,
+    term_key TEXT PRIMARY KEY NOT NULL,
+    term TEXT NOT NULL,
     note TEXT NOT NULL DEFAULT '',
     created_by TEXT NOT NULL,
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))

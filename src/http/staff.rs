@@ -28,6 +28,8 @@ use crate::staff::session;
 use crate::storage::{StaffAccount, StaffRole};
 
 const COOKIE_NAME: &str = "crossdesk_staff";
+/// Session cookies looked up per request, at most.
+const MAX_SESSION_COOKIES: usize = 4;
 pub const MAX_TERM_CHARS: usize = 80;
 pub const MAX_NOTE_CHARS: usize = 200;
 pub const MAX_TERMS: usize = 2_000;
@@ -52,32 +54,36 @@ impl FromRequestParts<AppState> for StaffSession {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let signed_out = || ApiError::Unauthorized("sign in at /console first".to_owned());
-        let token = session_cookie(&parts.headers).ok_or_else(signed_out)?;
-        let hash = token_hash(&token);
-        let account = state
-            .chat
-            .store
-            .staff_for_session(&hash)
-            .await?
-            .ok_or_else(signed_out)?;
-        Ok(StaffSession {
-            account,
-            token_hash: hash,
-        })
+        // Every cookie of the name is tried, so a stray one set by another
+        // page cannot hide a valid session.
+        for token in session_cookies(&parts.headers)
+            .into_iter()
+            .take(MAX_SESSION_COOKIES)
+        {
+            let hash = token_hash(&token);
+            if let Some(account) = state.chat.store.staff_for_session(&hash).await? {
+                return Ok(StaffSession {
+                    account,
+                    token_hash: hash,
+                });
+            }
+        }
+        Err(ApiError::Unauthorized(
+            "sign in at /console first".to_owned(),
+        ))
     }
 }
 
-fn session_cookie(headers: &HeaderMap) -> Option<String> {
+fn session_cookies(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
+        .filter(|(name, value)| *name == COOKIE_NAME && !value.is_empty())
         .map(|(_, value)| value.to_owned())
-        .filter(|value| !value.is_empty())
+        .collect()
 }
 
 fn check_rate(state: &AppState, peer: SocketAddr) -> Result<(), ApiError> {
@@ -248,18 +254,17 @@ async fn add_term(
             "the glossary has {MAX_TERMS} terms, the maximum; delete some first"
         )));
     }
-    if !store
+    let Some(added) = store
         .add_glossary_term(term, note, &session.account.name)
         .await?
-    {
+    else {
         return Err(ApiError::Conflict(format!(
             "the glossary already has {term:?}"
         )));
-    }
+    };
     reload_glossary(&state).await?;
     info!(staff_id = %session.account.id, term, "glossary term added");
-    let body = json!({ "term": term, "note": note, "created_by": session.account.name });
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    Ok((StatusCode::CREATED, Json(added)).into_response())
 }
 
 async fn delete_term(
@@ -270,7 +275,8 @@ async fn delete_term(
 ) -> Result<Response, ApiError> {
     check_rate(&state, peer)?;
     require_admin(&session)?;
-    if !state.chat.store.delete_glossary_term(&term).await? {
+    let term = term.trim();
+    if !state.chat.store.delete_glossary_term(term).await? {
         return Err(ApiError::NotFound(format!(
             "the glossary has no term {term:?}"
         )));
@@ -349,12 +355,13 @@ mod tests {
 
     #[test]
     fn cookie_is_found_among_others() {
-        let found = session_cookie(&headers(&[(
+        let found = session_cookies(&headers(&[(
             header::COOKIE,
-            "a=1; crossdesk_staff=tok; b=2",
+            "a=1; crossdesk_staff=bogus; crossdesk_staff=tok",
         )]));
-        assert_eq!(found.as_deref(), Some("tok"));
-        assert!(session_cookie(&headers(&[(header::COOKIE, "crossdesk_staffx=1")])).is_none());
+        assert_eq!(found, ["bogus", "tok"]);
+        let other = session_cookies(&headers(&[(header::COOKIE, "crossdesk_staffx=1")]));
+        assert!(other.is_empty());
     }
 
     #[test]

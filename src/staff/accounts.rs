@@ -31,7 +31,7 @@ pub enum AccountError {
     InvalidName(String),
     #[error(
         "display name {0:?} is invalid; use 1 to {MAX_DISPLAY_NAME_CHARS} characters without \
-         '{{', '}}', '<', '>' or control characters"
+         '{{', '}}', '<', '>', control or invisible formatting characters"
     )]
     InvalidDisplayName(String),
     #[error("the password has {0} characters; use {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS}")]
@@ -117,12 +117,18 @@ fn validate_display_name(display_name: &str) -> Result<(), AccountError> {
         && trimmed.chars().count() <= MAX_DISPLAY_NAME_CHARS
         && !trimmed
             .chars()
-            .any(|c| c.is_control() || matches!(c, '{' | '}' | '<' | '>'));
+            .any(|c| c.is_control() || is_format(c) || matches!(c, '{' | '}' | '<' | '>'));
     if valid {
         Ok(())
     } else {
         Err(AccountError::InvalidDisplayName(display_name.to_owned()))
     }
+}
+
+/// Invisible formatting characters, such as the bidirectional overrides that
+/// could reverse how a buyer's "joined" notice reads.
+fn is_format(c: char) -> bool {
+    matches!(c as u32, 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2069 | 0xFEFF)
 }
 
 fn validate_password(password: &str) -> Result<(), AccountError> {
@@ -163,7 +169,7 @@ async fn verify_password(password: String, hash: String) -> bool {
 
 /// A hash checked when the name is unknown, so a wrong name takes as long
 /// as a wrong password.
-async fn decoy_hash() -> String {
+pub async fn decoy_hash() -> String {
     static DECOY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
     DECOY
         .get_or_init(|| async {
@@ -211,35 +217,28 @@ impl SignInLimiter {
         }
     }
 
-    /// How long to wait before another attempt is allowed, if any.
-    fn blocked(&self, name: &str, address: IpAddr) -> Option<Duration> {
+    /// Starts an attempt: counts it as a failure at once, so attempts sent
+    /// in parallel cannot all pass the check before any failure is
+    /// recorded. Returns the wait when the limit is reached.
+    fn begin(&self, name: &str, address: IpAddr) -> Result<Instant, Duration> {
         let mut failures = self
             .failures
             .lock()
             .expect("limiter lock is never poisoned");
         let now = Instant::now();
+        let name = name.to_lowercase();
         let by_name = failures
             .by_name
-            .get_mut(&name.to_lowercase())
+            .get_mut(&name)
             .and_then(|times| wait_for(times, self.per_name, now, self.window));
         let by_address = failures
             .by_address
             .get_mut(&address)
             .and_then(|times| wait_for(times, self.per_address, now, self.window));
-        by_name.max(by_address)
-    }
-
-    fn record_failure(&self, name: &str, address: IpAddr) {
-        let mut failures = self
-            .failures
-            .lock()
-            .expect("limiter lock is never poisoned");
-        let now = Instant::now();
-        failures
-            .by_name
-            .entry(name.to_lowercase())
-            .or_default()
-            .push_back(now);
+        if let Some(wait) = by_name.max(by_address) {
+            return Err(wait);
+        }
+        failures.by_name.entry(name).or_default().push_back(now);
         failures
             .by_address
             .entry(address)
@@ -252,6 +251,27 @@ impl SignInLimiter {
                 prune(times, now, window);
                 !times.is_empty()
             });
+        }
+        Ok(now)
+    }
+
+    /// Removes the failure [`SignInLimiter::begin`] counted for an attempt
+    /// that succeeded.
+    fn succeeded(&self, name: &str, address: IpAddr, started: Instant) {
+        let mut failures = self
+            .failures
+            .lock()
+            .expect("limiter lock is never poisoned");
+        let forget = |times: &mut VecDeque<Instant>| {
+            if let Some(position) = times.iter().position(|t| *t == started) {
+                times.remove(position);
+            }
+        };
+        if let Some(times) = failures.by_name.get_mut(&name.to_lowercase()) {
+            forget(times);
+        }
+        if let Some(times) = failures.by_address.get_mut(&address) {
+            forget(times);
         }
     }
 }
@@ -290,9 +310,10 @@ pub async fn sign_in(
     address: IpAddr,
     session_seconds: i64,
 ) -> Result<SignIn, StoreError> {
-    if let Some(wait) = limiter.blocked(name, address) {
-        return Ok(SignIn::Limited(wait));
-    }
+    let started = match limiter.begin(name, address) {
+        Ok(started) => started,
+        Err(wait) => return Ok(SignIn::Limited(wait)),
+    };
     let credentials = store.staff_credentials(name).await?;
     let (account, hash) = match credentials {
         Some((account, hash)) => (Some(account), hash),
@@ -301,9 +322,9 @@ pub async fn sign_in(
     let password_ok = verify_password(password.to_owned(), hash).await;
     let account = account.filter(|account| password_ok && !account.disabled);
     let Some(account) = account else {
-        limiter.record_failure(name, address);
         return Ok(SignIn::Rejected);
     };
+    limiter.succeeded(name, address, started);
     let token = new_session_token();
     store
         .create_staff_session(&token_hash(&token), &account.id, session_seconds)
@@ -340,6 +361,7 @@ mod tests {
         assert!(validate_display_name("{name}").is_err());
         assert!(validate_display_name("<b>Li</b>").is_err());
         assert!(validate_display_name("Li\nWei").is_err());
+        assert!(validate_display_name("Li\u{202E}Wei").is_err());
         assert!(validate_display_name("  ").is_err());
     }
 
@@ -361,13 +383,22 @@ mod tests {
     fn limiter_blocks_after_failures() {
         let limiter = SignInLimiter::new(2, 3, Duration::from_secs(60));
         let address: IpAddr = "127.0.0.1".parse().unwrap();
-        assert!(limiter.blocked("ana", address).is_none());
-        limiter.record_failure("ana", address);
-        limiter.record_failure("ANA", address);
-        assert!(limiter.blocked("ana", address).is_some());
-        assert!(limiter.blocked("li", address).is_none());
-        limiter.record_failure("li", address);
-        assert!(limiter.blocked("bo", address).is_some());
+        assert!(limiter.begin("ana", address).is_ok());
+        assert!(limiter.begin("ANA", address).is_ok());
+        assert!(
+            limiter.begin("ana", address).is_err(),
+            "two attempts count before any result"
+        );
+        let started = limiter.begin("li", address).unwrap();
+        assert!(
+            limiter.begin("bo", address).is_err(),
+            "three attempts from one address"
+        );
+        limiter.succeeded("li", address, started);
+        assert!(
+            limiter.begin("bo", address).is_ok(),
+            "a success is not a failure"
+        );
     }
 
     #[test]

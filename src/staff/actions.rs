@@ -10,7 +10,7 @@ use crate::chat::session::STAFF_CLIENT_ID_PREFIX;
 use crate::language::Language;
 use crate::storage::{
     Actor, Author, EventKind, NewEvent, Note, OwnershipOutcome, StaffAccount, StaffAction,
-    StaffMessageOutcome, StoreError, StoredEvent,
+    StaffMessageOutcome, StaffRole, StoreError, StoredEvent,
 };
 use crate::translation::check_translation;
 
@@ -29,8 +29,12 @@ pub enum ActionOutcome {
 /// The result of a reply.
 #[derive(Debug)]
 pub enum ReplyOutcome {
-    /// Stored and sent to the buyer.
-    Sent(Box<StoredEvent>),
+    /// Stored and sent to the buyer; `duplicate` when a reply with the same
+    /// client id was stored before and this one stored nothing.
+    Sent {
+        event: Box<StoredEvent>,
+        duplicate: bool,
+    },
     /// The translation failed its check or could not be made; nothing was sent.
     Review {
         translation: Option<String>,
@@ -70,6 +74,7 @@ impl StaffService {
             staff_id: &staff.id,
             display_name: &staff.display_name,
             max_chats: staff.max_chats,
+            may_override: staff.role == StaffRole::Admin,
         };
         let outcome = chat
             .store
@@ -129,6 +134,19 @@ impl StaffService {
         let Some(conversation) = chat.store.conversation(conversation_id).await? else {
             return Ok(refused_reply(not_found(conversation_id)));
         };
+        let stored_client_id = format!("{STAFF_CLIENT_ID_PREFIX}{client_id}");
+        // A console resends replies after a reconnect; a resend must not take
+        // the chat again after it was handed back or resolved.
+        if let Some(earlier) = chat
+            .store
+            .event_by_client_id(conversation_id, &stored_client_id)
+            .await?
+        {
+            return Ok(ReplyOutcome::Sent {
+                event: Box::new(earlier),
+                duplicate: true,
+            });
+        }
         if !owns(staff, &conversation) {
             let taken = self
                 .change_owner(staff, conversation_id, StaffAction::Take)
@@ -141,7 +159,7 @@ impl StaffService {
         let mut event = NewEvent {
             kind: EventKind::Message,
             author: Author::Staff,
-            client_id: Some(format!("{STAFF_CLIENT_ID_PREFIX}{client_id}")),
+            client_id: Some(stored_client_id),
             text: Some(text.to_owned()),
             language: Some(buyer_language),
             answer_source: Some("staff".to_owned()),
@@ -186,11 +204,17 @@ impl StaffService {
                 );
                 chat.hub
                     .publish(conversation_id, ServerFrame::Event(stored.clone()));
-                Ok(ReplyOutcome::Sent(stored))
+                Ok(ReplyOutcome::Sent {
+                    event: stored,
+                    duplicate: false,
+                })
             }
             StaffMessageOutcome::Duplicate(seq) => {
                 match chat.store.event(conversation_id, seq).await? {
-                    Some(earlier) => Ok(ReplyOutcome::Sent(Box::new(earlier))),
+                    Some(earlier) => Ok(ReplyOutcome::Sent {
+                        event: Box::new(earlier),
+                        duplicate: true,
+                    }),
                     None => Err(StoreError::ConversationNotFound(conversation_id.to_owned())),
                 }
             }

@@ -158,6 +158,9 @@ pub enum StaffServerFrame {
     ReplyAck {
         conversation_id: String,
         client_id: String,
+        /// A reply with this client id was stored before; `seq` and `text`
+        /// are that reply's.
+        duplicate: bool,
         seq: i64,
         text: String,
         language: Language,

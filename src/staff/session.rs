@@ -10,6 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
@@ -25,7 +26,7 @@ use crate::chat::hub::StaffSignal;
 use crate::chat::protocol::{ErrorCode, ServerFrame};
 use crate::chat::session::MAX_CLIENT_ID_CHARS;
 use crate::limits::TokenBucket;
-use crate::storage::{Author, EventKind, StaffAccount, StaffAction, StoreError, StoredEvent};
+use crate::storage::{Author, EventKind, Note, StaffAccount, StaffAction, StoreError, StoredEvent};
 
 /// Commands and frames queued for the writer.
 const WRITER_QUEUE: usize = 256;
@@ -34,6 +35,13 @@ const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 200;
 /// Queued chats listed in the welcome.
 const MAX_QUEUE_ITEMS: i64 = 1000;
+/// How often an open console checks that its session still exists, so
+/// signing out elsewhere or disabling the account closes it.
+const SESSION_CHECK: Duration = Duration::from_secs(15);
+/// Time the writer gets to flush its last frames when the reader stops.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+const SESSION_ENDED: &str =
+    "your session ended (signed out, expired or account disabled); sign in again";
 /// Replies of one console waiting to be sent.
 const REPLY_QUEUE: usize = 32;
 /// Events loaded per store query when replaying.
@@ -48,6 +56,12 @@ enum Command {
         limit: i64,
     },
     Close(String),
+    /// A note this console wrote; sent here even when the conversation is
+    /// not followed, so the author always sees it stored.
+    OwnNote {
+        conversation_id: String,
+        note: Note,
+    },
 }
 
 /// Serves one console connection until it closes.
@@ -66,6 +80,7 @@ pub async fn serve(
     let writer = Writer {
         service: service.clone(),
         staff: staff.clone(),
+        token_hash: token_hash.clone(),
         sink,
         frames: frames.clone(),
         translations: Arc::new(Semaphore::new(1)),
@@ -94,12 +109,19 @@ pub async fn serve(
         bucket: TokenBucket::new(config.frames_per_second, config.frame_burst),
         hello: false,
     };
-    tokio::select! {
-        _ = reader.read_loop(stream) => {}
-        _ = &mut writer => {}
+    let reader_ended = tokio::select! {
+        _ = reader.read_loop(stream) => true,
+        _ = &mut writer => false,
+    };
+    let staff_id = reader.staff.id.clone();
+    drop(reader);
+    if reader_ended {
+        // The writer sends what the reader queued last (such as the reason
+        // a session ended) and a close frame once the commands run out.
+        let _ = tokio::time::timeout(CLOSE_GRACE, &mut writer).await;
     }
     writer.abort();
-    debug!(staff_id = %reader.staff.id, "staff console closed");
+    debug!(staff_id = %staff_id, "staff console closed");
 }
 
 struct Reader {
@@ -209,18 +231,8 @@ impl Reader {
                 .await;
             return true;
         }
-        let mutating = matches!(
-            frame,
-            StaffClientFrame::Take { .. }
-                | StaffClientFrame::Reply { .. }
-                | StaffClientFrame::Note { .. }
-                | StaffClientFrame::HandBack { .. }
-                | StaffClientFrame::Resolve { .. }
-        );
-        if mutating && !self.session_valid().await {
-            let message =
-                "your session ended (signed out, expired or account disabled); sign in again";
-            self.error(ErrorCode::Unauthorized, message).await;
+        if !self.session_valid().await {
+            self.error(ErrorCode::Unauthorized, SESSION_ENDED).await;
             return false;
         }
         if let Err(error) = self.handle(frame).await {
@@ -373,14 +385,23 @@ impl Reader {
             .service
             .note(&self.staff, &conversation_id, &client_id, &text)
             .await?;
-        if stored.is_none() {
-            let frame = StaffServerFrame::Refused {
-                message: format!("no conversation has the id {conversation_id:?}"),
-                conversation_id,
-                code: RefusedCode::NotFound,
-                owner: None,
-            };
-            self.send(frame).await;
+        match stored {
+            Some(note) => {
+                let command = Command::OwnNote {
+                    conversation_id,
+                    note,
+                };
+                let _ = self.commands.send(command).await;
+            }
+            None => {
+                let frame = StaffServerFrame::Refused {
+                    message: format!("no conversation has the id {conversation_id:?}"),
+                    conversation_id,
+                    code: RefusedCode::NotFound,
+                    owner: None,
+                };
+                self.send(frame).await;
+            }
         }
         Ok(())
     }
@@ -449,9 +470,10 @@ fn reply_frame(
     original: String,
 ) -> StaffServerFrame {
     match outcome {
-        ReplyOutcome::Sent(event) => StaffServerFrame::ReplyAck {
+        ReplyOutcome::Sent { event, duplicate } => StaffServerFrame::ReplyAck {
             conversation_id,
             client_id,
+            duplicate,
             seq: event.seq,
             text: event.text.clone().unwrap_or_default(),
             language: event.language.unwrap_or(crate::language::Language::English),
@@ -495,6 +517,7 @@ struct Position {
 struct Writer {
     service: Arc<StaffService>,
     staff: StaffAccount,
+    token_hash: String,
     sink: SplitSink<WebSocket, Message>,
     frames: mpsc::Sender<StaffServerFrame>,
     translations: Arc<Semaphore>,
@@ -519,12 +542,26 @@ impl Writer {
         mut frames: mpsc::Receiver<StaffServerFrame>,
         mut feed: broadcast::Receiver<StaffSignal>,
     ) {
+        let mut session_check = tokio::time::interval(SESSION_CHECK);
+        session_check.tick().await;
         loop {
             let result = tokio::select! {
                 biased;
                 command = commands.recv() => match command {
-                    None => break,
+                    None => {
+                        let _ = self.sink.send(Message::Close(None)).await;
+                        break;
+                    }
                     Some(command) => self.on_command(command).await,
+                },
+                _ = session_check.tick() => match self.session_ended().await {
+                    Ok(false) => Ok(()),
+                    Ok(true) => {
+                        info!(staff_id = %self.staff.id, "staff session ended, closing the console");
+                        let _ = self.sink.send(Message::Close(None)).await;
+                        break;
+                    }
+                    Err(error) => Err(error),
                 },
                 frame = frames.recv() => match frame {
                     None => break,
@@ -546,6 +583,20 @@ impl Writer {
         }
     }
 
+    /// Checks the session; when it ended, sends the reason and returns `true`.
+    async fn session_ended(&mut self) -> Result<bool, WriteError> {
+        let store = self.service.chat.store.clone();
+        if store.staff_for_session(&self.token_hash).await?.is_some() {
+            return Ok(false);
+        }
+        let frame = StaffServerFrame::Error {
+            code: ErrorCode::Unauthorized,
+            message: SESSION_ENDED.to_owned(),
+        };
+        self.send(&frame).await?;
+        Ok(true)
+    }
+
     async fn on_command(&mut self, command: Command) -> Result<(), WriteError> {
         match command {
             Command::Frame(frame) => self.send(&frame).await,
@@ -558,6 +609,20 @@ impl Writer {
             Command::Close(conversation_id) => {
                 self.followed.remove(&conversation_id);
                 Ok(())
+            }
+            Command::OwnNote {
+                conversation_id,
+                note,
+            } => {
+                if self.followed.contains_key(&conversation_id) {
+                    // The staff feed delivers it, in order with other notes.
+                    return Ok(());
+                }
+                self.send(&StaffServerFrame::Note {
+                    conversation_id,
+                    note,
+                })
+                .await
             }
         }
     }
@@ -576,12 +641,18 @@ impl Writer {
         self.send(&welcome).await?;
         self.welcomed = true;
         for cursor in cursors {
-            if store.conversation(&cursor.conversation_id).await?.is_none() {
+            if self.followed.contains_key(&cursor.conversation_id) {
                 continue;
             }
+            let Some(conversation) = store.conversation(&cursor.conversation_id).await? else {
+                continue;
+            };
+            // A cursor past the newest event or note (a stale or corrupted
+            // console) would hide everything after it, so it is capped.
+            let last_note = store.last_note_id(&cursor.conversation_id).await?;
             let position = Position {
-                seq: cursor.after_seq.max(0),
-                note: cursor.after_note.max(0),
+                seq: cursor.after_seq.clamp(0, conversation.last_seq),
+                note: cursor.after_note.clamp(0, last_note),
             };
             self.followed
                 .insert(cursor.conversation_id.clone(), position);
@@ -697,7 +768,9 @@ impl Writer {
             | ServerFrame::Delta { .. }
             | ServerFrame::ReplyDropped { .. }
             | ServerFrame::Typing { .. }) => {
-                if !self.followed.contains_key(conversation_id) {
+                let shown = self.followed.contains_key(conversation_id)
+                    || self.owned.contains(conversation_id);
+                if !shown {
                     return Ok(());
                 }
                 let frame = StaffServerFrame::Live {

@@ -30,6 +30,10 @@ pub fn needs_translation(event: &StoredEvent, agent: Language) -> Option<(String
 /// Translates an event's text for one console and queues the frame. Runs
 /// one translation per console at a time, so opening a long transcript
 /// cannot fill the model's queue ahead of buyers.
+///
+/// NOTE: the limit is per console, so more consoles translating at once
+/// than the model queue holds can make buyers' generated replies fall back
+/// to the passage or the busy reply.
 pub fn spawn_translation(
     chat: Arc<ChatService>,
     limit: Arc<Semaphore>,

@@ -244,6 +244,20 @@ impl Store {
         Ok(found.is_some())
     }
 
+    /// Loads the event stored with this client id, if any.
+    pub async fn event_by_client_id(
+        &self,
+        conversation_id: &str,
+        client_id: &str,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        let row = sqlx::query("SELECT * FROM events WHERE conversation_id = ? AND client_id = ?")
+            .bind(conversation_id)
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(event_from_row).transpose()
+    }
+
     /// Loads the event with this sequence number, if any.
     pub async fn event(
         &self,

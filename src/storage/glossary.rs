@@ -37,45 +37,39 @@ impl Store {
     /// Every glossary term, alphabetically.
     pub async fn glossary(&self) -> Result<Vec<GlossaryTerm>, StoreError> {
         let rows = sqlx::query(
-            "SELECT term, note, created_by, created_at FROM glossary ORDER BY term COLLATE NOCASE",
+            "SELECT term, note, created_by, created_at FROM glossary ORDER BY term_key",
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(GlossaryTerm {
-                    term: row.try_get("term")?,
-                    note: row.try_get("note")?,
-                    created_by: row.try_get("created_by")?,
-                    created_at: row.try_get("created_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(term_from_row).collect()
     }
 
-    /// Adds a term; `false` when it exists (compared without case).
+    /// Adds a term and returns it; `None` when it exists, compared without
+    /// regard to case.
     pub async fn add_glossary_term(
         &self,
         term: &str,
         note: &str,
         created_by: &str,
-    ) -> Result<bool, StoreError> {
-        let inserted = sqlx::query(
-            "INSERT INTO glossary (term, note, created_by) VALUES (?, ?, ?) \
-             ON CONFLICT (term) DO NOTHING",
+    ) -> Result<Option<GlossaryTerm>, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO glossary (term_key, term, note, created_by) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (term_key) DO NOTHING RETURNING term, note, created_by, created_at",
         )
+        .bind(term.to_lowercase())
         .bind(term)
         .bind(note)
         .bind(created_by)
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        Ok(inserted.rows_affected() == 1)
+        row.as_ref().map(term_from_row).transpose()
     }
 
-    /// Deletes a term; `false` when it did not exist.
+    /// Deletes a term, compared without regard to case; `false` when it did
+    /// not exist.
     pub async fn delete_glossary_term(&self, term: &str) -> Result<bool, StoreError> {
-        let deleted = sqlx::query("DELETE FROM glossary WHERE term = ?")
-            .bind(term)
+        let deleted = sqlx::query("DELETE FROM glossary WHERE term_key = ?")
+            .bind(term.to_lowercase())
             .execute(&self.pool)
             .await?;
         Ok(deleted.rows_affected() == 1)
@@ -132,6 +126,16 @@ impl Store {
         note_from_row(&row)
     }
 
+    /// The id of the conversation's newest note, or 0.
+    pub async fn last_note_id(&self, conversation_id: &str) -> Result<i64, StoreError> {
+        let id: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM notes WHERE conversation_id = ?")
+                .bind(conversation_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(id)
+    }
+
     /// Notes with an id above `after_id`, in order.
     pub async fn notes_after(
         &self,
@@ -166,6 +170,15 @@ impl Store {
         .await?;
         rows.iter().map(note_from_row).collect()
     }
+}
+
+fn term_from_row(row: &SqliteRow) -> Result<GlossaryTerm, StoreError> {
+    Ok(GlossaryTerm {
+        term: row.try_get("term")?,
+        note: row.try_get("note")?,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+    })
 }
 
 fn note_from_row(row: &SqliteRow) -> Result<Note, StoreError> {

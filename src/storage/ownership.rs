@@ -21,6 +21,9 @@ pub struct Actor<'a> {
     pub staff_id: &'a str,
     pub display_name: &'a str,
     pub max_chats: i64,
+    /// Admins may take over, hand back or resolve a chat another agent owns,
+    /// so a chat is never stuck with someone who is away.
+    pub may_override: bool,
 }
 
 /// What a staff member asks to do with a conversation.
@@ -112,7 +115,7 @@ impl Store {
             None => return Err(StoreError::ConversationNotFound(id.to_owned())),
         };
         let mine = current.owner_staff_id.as_deref() == Some(actor.staff_id);
-        if current.state == ConversationState::Staff && !mine {
+        if current.state == ConversationState::Staff && !mine && !actor.may_override {
             let owner_staff_id = current.owner_staff_id.clone().unwrap_or_default();
             let owner_name = self.display_name_in(&mut tx, &owner_staff_id).await?;
             return Ok(OwnershipOutcome::OwnedByOther {
@@ -199,6 +202,37 @@ impl Store {
         let stored = insert_event(&mut tx, id, seq, event).await?;
         tx.commit().await?;
         Ok(StaffMessageOutcome::Stored(Box::new(stored)))
+    }
+
+    /// Returns every chat a staff member owns to the queue, inside `tx`; for
+    /// an account that is being disabled.
+    pub(super) async fn requeue_owned(
+        tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        staff_id: &str,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "{} AND state = 'staff' AND owner_staff_id = ?",
+            SELECT_CONVERSATION.replace("WHERE id = ?", "WHERE 1 = 1")
+        )))
+        .bind(staff_id)
+        .fetch_all(&mut **tx)
+        .await?;
+        let mut events = Vec::new();
+        for row in rows {
+            let current = conversation_from_row(&row)?;
+            let change = Transition {
+                to: ConversationState::Queued,
+                owner_staff_id: None,
+                actor: "system",
+                reason: "agent_disabled",
+                allowed_from: &[],
+                notice: None,
+                actor_name: None,
+            };
+            let language = current.language.or(current.locale);
+            events.push(apply_transition(tx, &current, &change, language).await?);
+        }
+        Ok(events)
     }
 
     /// Conversations waiting for a person, longest waiting first.

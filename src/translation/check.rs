@@ -17,7 +17,7 @@ use crate::chat::texts::Texts;
 use crate::language::Language;
 
 static URL_OR_EMAIL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\bhttps?://[^\s<>()]+[^\s<>().,;:!?]|[\w.+-]+@[\w-]+(\.[\w-]+)+")
+    Regex::new(r"(?i)\bhttps?://[^\s<>()]+[^\s<>().,;:!?]|[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
         .expect("static regex is valid")
 });
 
@@ -211,8 +211,12 @@ fn compare_numbers(source: &str, translated: &str) -> Result<(), CheckFailure> {
     };
     let expected = count(numbers(source));
     let actual = count(numbers(translated));
+    // "3月" becomes "March" in most languages, so a month number written
+    // before 月 may be missing from a translation, or stay as a digit.
+    let months = count(month_numbers(source));
     for (number, n) in &expected {
-        if actual.get(number).copied().unwrap_or(0) < *n {
+        let optional = months.get(number).copied().unwrap_or(0);
+        if actual.get(number).copied().unwrap_or(0) + optional < *n {
             return Err(CheckFailure::MissingNumber(number.clone()));
         }
     }
@@ -222,6 +226,18 @@ fn compare_numbers(source: &str, translated: &str) -> Result<(), CheckFailure> {
         }
     }
     Ok(())
+}
+
+/// Numbers from 1 to 12 written directly before 月, the Chinese and Japanese
+/// word for month.
+fn month_numbers(text: &str) -> Vec<String> {
+    static MONTH: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"([0-9０-９]{1,2})\s*月").expect("static regex is valid"));
+    MONTH
+        .captures_iter(text)
+        .filter_map(|found| numbers(&found[1]).pop())
+        .filter(|number| (1..=12).contains(&number.parse::<u32>().unwrap_or(0)))
+        .collect()
 }
 
 fn ascii_digit(c: char) -> Option<char> {
@@ -286,6 +302,37 @@ mod tests {
             &[],
         );
         assert_eq!(japanese, Ok(()));
+    }
+
+    #[test]
+    fn email_after_chinese_text_is_found() {
+        let texts = texts();
+        let source = "订单A1024不能在7天内退货，请联系support@kestrelbay.example。";
+        let translated = "El pedido A1024 no se puede devolver en 7 días; escriba a \
+                          support@kestrelbay.example.";
+        let result = check_translation(
+            &texts,
+            source,
+            Language::Chinese,
+            translated,
+            Language::Spanish,
+            &[],
+        );
+        assert_eq!(result, Ok(()));
+    }
+
+    #[test]
+    fn month_number_may_become_a_name() {
+        let texts = texts();
+        let source = "已于3月5日发货。";
+        let check =
+            |t| check_translation(&texts, source, Language::Chinese, t, Language::Spanish, &[]);
+        assert_eq!(check("Se envió el 5 de marzo."), Ok(()));
+        assert_eq!(check("Se envió el 5/3."), Ok(()));
+        assert_eq!(
+            check("Se envió el 6 de marzo."),
+            Err(CheckFailure::MissingNumber("5".into()))
+        );
     }
 
     #[test]

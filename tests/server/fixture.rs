@@ -383,6 +383,18 @@ impl TestServer {
 }
 
 impl Client {
+    /// Waits for the server to close the socket; fails on any other frame.
+    pub async fn expect_close(&mut self, wait: Duration) {
+        assert!(self.pending.is_empty(), "unread frames: {:?}", self.pending);
+        let message = tokio::time::timeout(wait, self.socket.next())
+            .await
+            .expect("the server closes the socket in time");
+        match message {
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {}
+            Some(Ok(other)) => panic!("expected the socket to close, got {other:?}"),
+        }
+    }
+
     /// Skips frames until one matches `predicate`.
     pub async fn next_matching(&mut self, predicate: impl Fn(&Value) -> bool) -> Value {
         loop {

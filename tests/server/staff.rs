@@ -393,12 +393,18 @@ async fn hundred_takeovers_name_the_agent() {
         );
         assert_eq!(joined["author_name"], name);
     }
-    let raw_templates = server
-        .query_i64(
-            "SELECT COUNT(*) FROM events WHERE ? = ? AND (text LIKE '%{%' OR text LIKE '%}%')",
-            "x",
-        )
-        .await;
+    let raw_templates: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE text LIKE '%{%' OR text LIKE '%}%'")
+            .fetch_one(server.chat.store.pool())
+            .await
+            .unwrap();
+    let joined_notices: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM events WHERE state = 'staff' AND text LIKE '%María José%'",
+    )
+    .fetch_one(server.chat.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(joined_notices, 100, "the query sees the stored notices");
     assert_eq!(raw_templates, 0, "no stored message has a raw placeholder");
 }
 
@@ -691,4 +697,215 @@ async fn replies_arrive_in_written_order() {
     }
     let expected: Vec<String> = (0..15).map(|index| format!("part {index}")).collect();
     assert_eq!(received, expected);
+}
+
+#[tokio::test]
+async fn ended_session_closes_console() {
+    let server = TestServer::start_with(ServerOptions {
+        model: false,
+        ..ServerOptions::default()
+    })
+    .await;
+    let (mut signed_out, cookie) = server.agent("ana", "Ana", Language::English, 5).await;
+    let (status, _, _) = server
+        .http("POST", "/api/staff/sign-out", Some(&cookie), None)
+        .await;
+    assert_eq!(status, 204);
+    signed_out.send_json(json!({"type": "ping"})).await;
+    let error = signed_out.next_of_type("error").await;
+    assert_eq!(error["code"], "unauthorized");
+    signed_out.expect_close(Duration::from_secs(3)).await;
+
+    // A disabled account's idle console is closed by the periodic check.
+    let (mut disabled, _) = server.agent("bo", "Bo", Language::English, 5).await;
+    assert!(
+        server
+            .chat
+            .store
+            .set_staff_disabled("bo", true)
+            .await
+            .unwrap()
+    );
+    let error = disabled.next_matching(|f| f["type"] == "error").await;
+    assert_eq!(error["code"], "unauthorized");
+    disabled.expect_close(Duration::from_secs(3)).await;
+}
+
+#[tokio::test]
+async fn parallel_sign_ins_are_limited() {
+    let server = TestServer::start_with(ServerOptions {
+        model: false,
+        ..ServerOptions::default()
+    })
+    .await;
+    server
+        .add_staff("ana", "Ana", StaffRole::Staff, Language::English, 5)
+        .await;
+    let attempts = (0..30).map(|index| {
+        let body = json!({"name": "ana", "password": format!("wrong guess {index}")});
+        server.http("POST", "/api/staff/sign-in", None, Some(body))
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|(status, _, _)| status)
+        .collect();
+    let rejected = statuses.iter().filter(|s| **s == 401).count();
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(rejected, 5, "only 5 guesses are checked: {statuses:?}");
+    assert_eq!(limited, 25, "{statuses:?}");
+}
+
+#[tokio::test]
+async fn resent_reply_after_resolve_changes_nothing() {
+    let server = TestServer::start_with(ServerOptions {
+        model: false,
+        ..ServerOptions::default()
+    })
+    .await;
+    let (_buyer, id) = queued_buyer(&server, "en", "help").await;
+    let (mut agent, _) = server.agent("ana", "Ana", Language::English, 5).await;
+    let reply = json!({"type": "reply", "conversation_id": id, "client_id": "r1", "text": "Done"});
+    agent.send_json(reply.clone()).await;
+    let first = agent.next_of_type("reply_ack").await;
+    assert_eq!(first["duplicate"], false);
+    agent
+        .send_json(json!({"type": "resolve", "conversation_id": id}))
+        .await;
+    agent
+        .next_matching(|f| f["type"] == "queue_remove" || f["type"] == "owned")
+        .await;
+
+    agent.send_json(reply).await;
+    let again = agent.next_of_type("reply_ack").await;
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["seq"], first["seq"]);
+    let takes = server
+        .query_i64(
+            "SELECT COUNT(*) FROM state_changes WHERE conversation_id = ? AND to_state = 'staff'",
+            &id,
+        )
+        .await;
+    assert_eq!(takes, 1, "the resend did not take the chat again");
+}
+
+#[tokio::test]
+async fn admin_recovers_chat_of_disabled_agent() {
+    let server = TestServer::start_with(ServerOptions {
+        model: false,
+        ..ServerOptions::default()
+    })
+    .await;
+    let (_first_buyer, first) = queued_buyer(&server, "en", "help").await;
+    let (_second_buyer, second) = queued_buyer(&server, "en", "help").await;
+    let (mut agent, _) = server.agent("cc", "Cc", Language::English, 5).await;
+    for id in [&first, &second] {
+        agent
+            .send_json(json!({"type": "take", "conversation_id": id}))
+            .await;
+    }
+    while server
+        .query_i64(
+            "SELECT COUNT(*) FROM conversations WHERE state = 'staff' AND owner_staff_id \
+             = (SELECT id FROM staff WHERE name = ?)",
+            "cc",
+        )
+        .await
+        < 2
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    server
+        .add_staff("ana", "Ana", StaffRole::Admin, Language::English, 5)
+        .await;
+    let cookie = server.sign_in("ana").await;
+    let (mut admin, _) = server.staff_connect(&cookie, json!([])).await;
+    admin
+        .send_json(json!({"type": "resolve", "conversation_id": first}))
+        .await;
+    while let Some(frame) = admin.try_next_frame(Duration::from_secs(2)).await {
+        assert_ne!(frame["type"], "refused", "the admin was refused: {frame}");
+    }
+    let state: String = sqlx::query_scalar("SELECT state FROM conversations WHERE id = ?")
+        .bind(&first)
+        .fetch_one(server.chat.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(state, "resolved", "an admin resolves another agent's chat");
+
+    assert!(
+        server
+            .chat
+            .store
+            .set_staff_disabled("cc", true)
+            .await
+            .unwrap()
+    );
+    let state: String = sqlx::query_scalar("SELECT state FROM conversations WHERE id = ?")
+        .bind(&second)
+        .fetch_one(server.chat.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        state, "queued",
+        "the disabled agent's chat is back in the queue"
+    );
+}
+
+#[tokio::test]
+async fn cursor_past_the_end_still_follows() {
+    let server = TestServer::start_with(ServerOptions {
+        model: false,
+        ..ServerOptions::default()
+    })
+    .await;
+    let (mut buyer, id) = queued_buyer(&server, "en", "help").await;
+    server
+        .add_staff("ana", "Ana", StaffRole::Staff, Language::English, 5)
+        .await;
+    let cookie = server.sign_in("ana").await;
+    let cursors = json!([
+        {"conversation_id": id, "after_seq": 1_000_000, "after_note": 1_000_000},
+        {"conversation_id": id, "after_seq": 1_000_000, "after_note": 1_000_000},
+    ]);
+    let (mut agent, _) = server.staff_connect(&cookie, cursors).await;
+    let seq = buyer.ask("later", "Is anyone there?").await;
+    let event = agent
+        .next_matching(|f| staff_event(f, &id).is_some_and(|e| e["author"] == "buyer"))
+        .await;
+    assert_eq!(event["event"]["seq"], seq);
+}
+
+#[tokio::test]
+async fn glossary_terms_ignore_case_in_any_script() {
+    let server = TestServer::start_with(ServerOptions {
+        model: false,
+        ..ServerOptions::default()
+    })
+    .await;
+    server
+        .add_staff("ana", "Ana", StaffRole::Admin, Language::English, 5)
+        .await;
+    let cookie = server.sign_in("ana").await;
+    let add = |term: &str| json!({"term": term, "note": ""});
+    let (status, _, body) = server
+        .http("POST", "/api/glossary", Some(&cookie), Some(add("ÉCLAIR")))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(body.contains("created_at"), "{body}");
+    let (status, _, _) = server
+        .http("POST", "/api/glossary", Some(&cookie), Some(add("éclair")))
+        .await;
+    assert_eq!(status, 409);
+    let (status, _, _) = server
+        .http(
+            "DELETE",
+            "/api/glossary/%20%C3%A9clair%20",
+            Some(&cookie),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert!(server.chat.glossary.terms().is_empty());
 }
