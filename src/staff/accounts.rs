@@ -24,7 +24,7 @@ pub const MAX_PASSWORD_CHARS: usize = 128;
 pub const MAX_NAME_CHARS: usize = 64;
 pub const MAX_DISPLAY_NAME_CHARS: usize = 64;
 
-/// Why an account could not be created or changed.
+/// Reasons an account could not be created or changed.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
     #[error("name {0:?} is invalid; use 1 to {MAX_NAME_CHARS} letters, digits, '.', '_' or '-'")]
@@ -167,8 +167,8 @@ async fn verify_password(password: String, hash: String) -> bool {
     .unwrap_or(false)
 }
 
-/// A hash checked when the name is unknown, so a wrong name takes as long
-/// as a wrong password.
+/// Returns a hash checked when the name is unknown, so a wrong name takes as
+/// long as a wrong password.
 pub async fn decoy_hash() -> String {
     static DECOY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
     DECOY
@@ -276,7 +276,8 @@ impl SignInLimiter {
     }
 }
 
-/// The wait until the oldest failure leaves the window, when `limit` are in it.
+/// Returns the wait until the oldest failure leaves the window, when `limit`
+/// failures are in it.
 fn wait_for(
     times: &mut VecDeque<Instant>,
     limit: usize,
@@ -338,7 +339,7 @@ fn new_session_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// The form in which a session token is stored and looked up.
+/// Hashes a session token into the form in which it is stored and looked up.
 pub fn token_hash(token: &str) -> String {
     format!("{:x}", Sha256::digest(token.as_bytes()))
 }

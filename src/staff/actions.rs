@@ -1,5 +1,5 @@
-//! What an agent does with a conversation: take it over, reply, write an
-//! internal note, hand it back to the bot, resolve it.
+//! Agent actions on a conversation: taking it over, replying, writing an
+//! internal note, handing it back to the bot and resolving it.
 
 use tracing::{info, warn};
 
@@ -49,7 +49,7 @@ pub enum ReplyOutcome {
 }
 
 impl StaffService {
-    /// Applies a take, hand-back or resolve and tells the buyer.
+    /// Applies a take, hand-back or resolve and stores the notice for the buyer.
     pub async fn change_owner(
         &self,
         staff: &StaffAccount,
@@ -267,8 +267,8 @@ impl StaffService {
         }
     }
 
-    /// Whether an accepted translation is the model's draft unchanged; text
-    /// the agent corrected or wrote is theirs, not machine-translated.
+    /// Returns whether an accepted translation is the model's draft unchanged.
+    /// Text the agent corrected or wrote is theirs, not machine-translated.
     async fn is_model_draft(
         &self,
         text: &str,

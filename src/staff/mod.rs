@@ -47,7 +47,7 @@ impl StaffService {
         self.chat.config.staff.session_hours * 3600
     }
 
-    /// The language the buyer of a conversation reads.
+    /// Returns the language the buyer of a conversation reads.
     fn buyer_language(&self, conversation: &Conversation) -> Language {
         conversation
             .language
@@ -56,7 +56,7 @@ impl StaffService {
     }
 }
 
-/// Whether an account owns a conversation now.
+/// Returns whether an account owns a conversation now.
 fn owns(staff: &StaffAccount, conversation: &Conversation) -> bool {
     conversation.state == crate::storage::ConversationState::Staff
         && conversation.owner_staff_id.as_deref() == Some(staff.id.as_str())

@@ -64,7 +64,7 @@ pub enum StaffClientFrame {
 }
 
 impl StaffClientFrame {
-    /// The conversation the frame is about, if any.
+    /// Returns the conversation the frame is about, if any.
     pub fn conversation_id(&self) -> Option<&str> {
         match self {
             StaffClientFrame::Hello { .. } | StaffClientFrame::Ping => None,
@@ -88,7 +88,7 @@ impl StaffClientFrame {
     }
 }
 
-/// Why a console request was rejected.
+/// Reason a console request was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RefusedCode {

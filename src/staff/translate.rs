@@ -14,7 +14,8 @@ use crate::chat::ChatService;
 use crate::language::Language;
 use crate::storage::{Author, EventKind, StoredEvent};
 
-/// The text and source language of an event the agent cannot read as is.
+/// Returns the text and source language of an event the agent cannot read
+/// as it is.
 pub fn needs_translation(event: &StoredEvent, agent: Language) -> Option<(String, Language)> {
     if event.kind != EventKind::Message || event.author == Author::System {
         return None;

@@ -34,7 +34,7 @@ const SELECT_NOTES: &str = "SELECT n.id, n.staff_id, COALESCE(s.display_name, n.
     LEFT JOIN staff s ON s.id = n.staff_id";
 
 impl Store {
-    /// Every glossary term, alphabetically.
+    /// Returns every glossary term, alphabetically.
     pub async fn glossary(&self) -> Result<Vec<GlossaryTerm>, StoreError> {
         let rows = sqlx::query(
             "SELECT term, note, created_by, created_at FROM glossary ORDER BY term_key",
@@ -126,7 +126,7 @@ impl Store {
         note_from_row(&row)
     }
 
-    /// The id of the conversation's newest note, or 0.
+    /// Returns the id of the conversation's newest note, or 0.
     pub async fn last_note_id(&self, conversation_id: &str) -> Result<i64, StoreError> {
         let id: i64 =
             sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM notes WHERE conversation_id = ?")

@@ -26,7 +26,7 @@ pub struct Actor<'a> {
     pub may_override: bool,
 }
 
-/// What a staff member asks to do with a conversation.
+/// A change a staff member requests for a conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StaffAction {
     Take,
@@ -96,8 +96,8 @@ const SELECT_ITEMS: &str = "SELECT c.id, c.state, c.language, c.locale, c.queue_
         WHERE conversation_id = c.id AND author = 'buyer' AND kind = 'message')";
 
 impl Store {
-    /// Applies a staff member's take, hand-back or resolve. `notice` is what
-    /// the buyer is told, in the buyer's language.
+    /// Applies a staff member's take, hand-back or resolve. `notice` is the
+    /// text stored for the buyer, in the buyer's language.
     pub async fn staff_transition(
         &self,
         id: &str,
@@ -258,7 +258,7 @@ impl Store {
         rows.iter().map(item_from_row).collect()
     }
 
-    /// One conversation as a queue item.
+    /// Returns one conversation as a queue item.
     pub async fn queue_item(&self, id: &str) -> Result<Option<QueueItem>, StoreError> {
         let sql = format!("{SELECT_ITEMS} WHERE c.id = ?");
         let row = sqlx::query(AssertSqlSafe(sql))

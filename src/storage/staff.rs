@@ -1,8 +1,8 @@
 //! Staff accounts and their sign-in sessions.
 //!
 //! Passwords arrive here already hashed, and sessions are stored by the
-//! SHA-256 of their token, so the database never holds a secret a thief
-//! could use directly.
+//! SHA-256 of their token, so the database contains no secret a thief could
+//! use directly.
 
 use serde::Serialize;
 use sqlx::sqlite::SqliteRow;
@@ -11,7 +11,7 @@ use sqlx::{AssertSqlSafe, Row};
 use super::{Store, StoreError};
 use crate::language::Language;
 
-/// What a staff member may do.
+/// Permission level of a staff account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StaffRole {
@@ -120,7 +120,7 @@ impl Store {
         }
     }
 
-    /// Every account, by name.
+    /// Returns every account, by name.
     pub async fn staff_accounts(&self) -> Result<Vec<StaffAccount>, StoreError> {
         let rows = sqlx::query(AssertSqlSafe(format!("{SELECT_STAFF} ORDER BY name")))
             .fetch_all(&self.pool)
@@ -199,7 +199,7 @@ impl Store {
         Ok(())
     }
 
-    /// The enabled account behind an unexpired session.
+    /// Returns the enabled account behind an unexpired session.
     pub async fn staff_for_session(
         &self,
         token_hash: &str,

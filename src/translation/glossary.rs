@@ -1,8 +1,8 @@
 //! Protected terms that machine translation must keep as written.
 //!
 //! Before text goes to the model, each glossary term in it is replaced by a
-//! numbered placeholder (`[T1]`, `[T2]`, …) that models copy rather than
-//! translate; after translation each placeholder is replaced by the term as
+//! numbered placeholder (`[T1]`, `[T2]`, …), which models copy rather than
+//! translate. After translation each placeholder is replaced by the term as
 //! it was written in the source. A translation that lost a placeholder, and
 //! does not contain the term itself either, fails.
 
@@ -56,7 +56,7 @@ impl Glossary {
         };
     }
 
-    /// The terms, longest first.
+    /// Returns the terms, longest first.
     pub fn terms(&self) -> Arc<Vec<String>> {
         self.terms
             .read()

@@ -1,8 +1,8 @@
 //! One staff console connection.
 //!
-//! A reader validates frames and carries out the agent's actions; a writer,
+//! A reader validates frames and carries out the agent's actions. A writer,
 //! the only task that writes to the socket, sends the welcome, transcript
-//! pages and replays, and forwards the staff feed filtered to what this
+//! pages and replays. It also forwards the staff feed, filtered to what this
 //! console follows. The writer keeps a cursor (last event `seq`, last note
 //! id) per followed conversation: an event after a gap, or a lagging feed,
 //! is filled from the store, so the console never misses or repeats one.
@@ -27,7 +27,7 @@ use writer::Writer;
 
 /// Commands and frames queued for the writer.
 const WRITER_QUEUE: usize = 256;
-/// Events per transcript page when the console does not say.
+/// Events per transcript page when an `open` frame gives no limit.
 const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 200;
 /// Queued chats listed in the welcome.
@@ -53,8 +53,8 @@ enum Command {
         limit: i64,
     },
     Close(String),
-    /// A note this console wrote; sent here even when the conversation is
-    /// not followed, so the author always sees it stored.
+    /// A note this console wrote. It is sent back even when the conversation
+    /// is not followed, as the author's confirmation that it was stored.
     OwnNote {
         conversation_id: String,
         note: Note,

@@ -19,7 +19,7 @@ use crate::staff::protocol::{Cursor, RefusedCode, StaffServerFrame};
 use crate::staff::translate::spawn_translation;
 use crate::storage::{Author, EventKind, StaffAccount, StoreError, StoredEvent};
 
-/// What the console has of a conversation it follows.
+/// The newest event and note a console has of a conversation it follows.
 #[derive(Debug, Clone, Copy, Default)]
 struct Position {
     seq: i64,
