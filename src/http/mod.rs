@@ -48,8 +48,10 @@ pub struct AppState {
 impl AppState {
     pub fn new(chat: Arc<ChatService>) -> Self {
         let connections = ConnectionLimiter::new(chat.config.limits.connections_per_ip);
+        let staff = Arc::new(StaffService::new(chat.clone()));
+        staff.spawn_sweeper();
         Self {
-            staff: Arc::new(StaffService::new(chat.clone())),
+            staff,
             chat,
             connections,
             api_rate: AddressRateLimiter::new(API_REQUESTS_PER_SECOND, API_REQUEST_BURST),

@@ -15,12 +15,18 @@ mod translate;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tracing::{info, warn};
+
 use crate::chat::ChatService;
+use crate::chat::protocol::ServerFrame;
 use crate::language::Language;
-use crate::storage::{Conversation, StaffAccount};
+use crate::storage::{Conversation, StaffAccount, StoreError};
 use accounts::SignInLimiter;
 
 pub use actions::{ActionOutcome, ReplyOutcome};
+
+/// How often chats owned by disabled accounts are returned to the queue.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(15);
 
 /// Shared state of the staff side.
 pub struct StaffService {
@@ -40,6 +46,36 @@ impl StaffService {
         // sign-in takes as long as later ones.
         tokio::spawn(accounts::decoy_hash());
         Self { chat, sign_in }
+    }
+
+    /// Returns the chats of disabled accounts to the queue and tells their
+    /// buyers and every console.
+    pub async fn requeue_chats_of_disabled(&self) -> Result<usize, StoreError> {
+        let moved = self.chat.store.requeue_chats_of_disabled().await?;
+        for (conversation_id, event) in &moved {
+            info!(conversation_id = %conversation_id, "chat of a disabled agent returned to the queue");
+            let frame = ServerFrame::Event(Box::new(event.clone()));
+            self.chat.hub.publish(conversation_id, frame);
+        }
+        Ok(moved.len())
+    }
+
+    /// Starts the task that sweeps disabled agents' chats back to the queue
+    /// every `SWEEP_INTERVAL`, starting at once.
+    pub fn spawn_sweeper(self: &Arc<Self>) {
+        let service = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(SWEEP_INTERVAL);
+            loop {
+                interval.tick().await;
+                let Some(service) = service.upgrade() else {
+                    return;
+                };
+                if let Err(error) = service.requeue_chats_of_disabled().await {
+                    warn!(%error, "returning disabled agents' chats to the queue failed");
+                }
+            }
+        });
     }
 
     /// Lifetime of a console session, in seconds.

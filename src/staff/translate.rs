@@ -15,12 +15,18 @@ use crate::language::Language;
 use crate::storage::{Author, EventKind, StoredEvent};
 
 /// Returns the text and source language of an event the agent cannot read
-/// as it is.
+/// as it is, or should check in their own language.
 pub fn needs_translation(event: &StoredEvent, agent: Language) -> Option<(String, Language)> {
     if event.kind != EventKind::Message || event.author == Author::System {
         return None;
     }
-    if event.author == Author::Staff && event.original_language == Some(agent) {
+    // A reply the agent wrote in their language and the buyer received
+    // translated comes back translated into that language, so the agent can
+    // check what the buyer read. An untranslated one needs nothing.
+    if event.author == Author::Staff
+        && event.original_language == Some(agent)
+        && event.original_text.is_none()
+    {
         return None;
     }
     let text = event.text.as_deref().filter(|t| !t.trim().is_empty())?;
@@ -148,10 +154,19 @@ mod tests {
     }
 
     #[test]
-    fn own_language_staff_reply_is_not_translated() {
+    fn translated_staff_reply_is_translated_back() {
         let mut event = message(Author::Staff, Some(Language::Spanish));
         event.original_language = Some(Language::Chinese);
-        assert!(needs_translation(&event, Language::Chinese).is_none());
+        event.original_text = Some("最小起订量是多少？".into());
+        let (_, from) = needs_translation(&event, Language::Chinese).unwrap();
+        assert_eq!(from, Language::Spanish, "the agent reads what the buyer got");
+    }
+
+    #[test]
+    fn untranslated_staff_reply_is_not_translated() {
+        let mut event = message(Author::Staff, Some(Language::Spanish));
+        event.original_language = Some(Language::Spanish);
+        assert!(needs_translation(&event, Language::Spanish).is_none());
         assert!(needs_translation(&event, Language::English).is_some());
     }
 

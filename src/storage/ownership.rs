@@ -204,18 +204,17 @@ impl Store {
         Ok(StaffMessageOutcome::Stored(Box::new(stored)))
     }
 
-    /// Returns every chat a staff member owns to the queue, inside `tx`; for
-    /// an account that is being disabled.
-    pub(super) async fn requeue_owned(
-        tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-        staff_id: &str,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
+    /// Returns every chat owned by a disabled account to the queue, in one
+    /// transaction, and returns each conversation id with its `state` event.
+    /// Accounts are disabled from the command line, in another process, so
+    /// the server calls this periodically and publishes the events.
+    pub async fn requeue_chats_of_disabled(&self) -> Result<Vec<(String, StoredEvent)>, StoreError> {
+        let mut tx = self.begin_write().await?;
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "{} AND state = 'staff' AND owner_staff_id = ?",
+            "{} AND state = 'staff' AND owner_staff_id IN (SELECT id FROM staff WHERE disabled = 1)",
             SELECT_CONVERSATION.replace("WHERE id = ?", "WHERE 1 = 1")
         )))
-        .bind(staff_id)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await?;
         let mut events = Vec::new();
         for row in rows {
@@ -230,8 +229,10 @@ impl Store {
                 actor_name: None,
             };
             let language = current.language.or(current.locale);
-            events.push(apply_transition(tx, &current, &change, language).await?);
+            let event = apply_transition(&mut tx, &current, &change, language).await?;
+            events.push((current.id, event));
         }
+        tx.commit().await?;
         Ok(events)
     }
 

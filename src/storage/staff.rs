@@ -153,8 +153,9 @@ impl Store {
         Ok(true)
     }
 
-    /// Disables or enables an account. Disabling ends its sessions and
-    /// returns the chats it owns to the queue. `false` when no account has
+    /// Disables or enables an account; disabling ends its sessions. The
+    /// running server returns a disabled account's chats to the queue (see
+    /// [`Store::requeue_chats_of_disabled`]). `false` when no account has
     /// this name.
     pub async fn set_staff_disabled(&self, name: &str, disabled: bool) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
@@ -172,9 +173,6 @@ impl Store {
                 .bind(&id)
                 .execute(&mut *tx)
                 .await?;
-            // NOTE: a server running in another process shows these chats in
-            // the queue when its consoles next reload it, not at once.
-            Store::requeue_owned(&mut tx, &id).await?;
         }
         tx.commit().await?;
         Ok(true)

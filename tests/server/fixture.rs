@@ -13,6 +13,7 @@ use crossdesk::config::Config;
 use crossdesk::http::{self, AppState};
 use crossdesk::inference::{Generator, InferenceConfig, LocalModel};
 use crossdesk::language::Language;
+use crossdesk::staff::StaffService;
 use crossdesk::staff::accounts::{NewAccount, add_account};
 use crossdesk::storage::{StaffAccount, StaffRole};
 use futures_util::{SinkExt, StreamExt};
@@ -51,6 +52,7 @@ pub fn shared_model() -> Arc<dyn Generator> {
 pub struct TestServer {
     pub address: SocketAddr,
     pub chat: Arc<ChatService>,
+    pub staff: Arc<StaffService>,
     /// Kept so the folder lives as long as the server.
     _data_dir: tempfile::TempDir,
     task: tokio::task::JoinHandle<()>,
@@ -99,6 +101,7 @@ impl TestServer {
         };
         let chat = app::build(config, model).await.expect("server builds");
         let state = AppState::new(chat.clone());
+        let staff = state.staff.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");
@@ -110,6 +113,7 @@ impl TestServer {
         Self {
             address,
             chat,
+            staff,
             _data_dir: data_dir,
             task,
         }

@@ -229,6 +229,16 @@ async fn chinese_reply_reaches_spanish_buyer() {
         Some(Language::Spanish),
         "the buyer reads Spanish: {text}"
     );
+
+    // The agent gets what the buyer read, translated back into Chinese.
+    let back = agent
+        .next_matching(|f| f["type"] == "translation" && f["seq"] == reply["seq"])
+        .await;
+    assert_eq!(back["language"], "zh", "{back}");
+    assert!(
+        back["text"].as_str().is_some_and(|t| !t.is_empty()),
+        "{back}"
+    );
 }
 
 #[tokio::test]
@@ -797,7 +807,7 @@ async fn admin_recovers_chat_of_disabled_agent() {
     })
     .await;
     let (_first_buyer, first) = queued_buyer(&server, "en", "help").await;
-    let (_second_buyer, second) = queued_buyer(&server, "en", "help").await;
+    let (mut second_buyer, second) = queued_buyer(&server, "en", "help").await;
     let (mut agent, _) = server.agent("cc", "Cc", Language::English, 5).await;
     for id in [&first, &second] {
         agent
@@ -842,6 +852,13 @@ async fn admin_recovers_chat_of_disabled_agent() {
             .await
             .unwrap()
     );
+    // The server's own sweep may have run first; either way the chat moves once.
+    let moved = server.staff.requeue_chats_of_disabled().await.unwrap();
+    assert!(moved <= 1, "{moved} chats moved");
+    let queued = second_buyer
+        .next_matching(|f| is_state(f, "queued") && f["reason"] == "agent_disabled")
+        .await;
+    assert_eq!(queued["kind"], "state", "the buyer is told at once");
     let state: String = sqlx::query_scalar("SELECT state FROM conversations WHERE id = ?")
         .bind(&second)
         .fetch_one(server.chat.store.pool())
