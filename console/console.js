@@ -27,7 +27,10 @@
   const BUYER_TYPING_TIMEOUT_MS = 8000;
   const OWN_TYPING_IDLE_MS = 4000;
   const TOAST_VISIBLE_MS = 10000;
-  const TOAST_MAX = 4;
+  // New-chat pop-ups shown at once; further chats are counted in one summary pop-up.
+  const TOAST_MAX = 2;
+  // A note still unanswered this long after it was sent on a live socket is marked not sent.
+  const NOTE_TIMEOUT_MS = 10000;
   const ALERT_VISIBLE_MS = 8000;
 
   const ui = {};
@@ -51,6 +54,9 @@
   const views = new Map();
   // Queued chats announced by `notify` that this agent has not opened yet.
   const unseenNotified = new Set();
+  // New chats counted in the summary pop-up, by conversation_id.
+  const toastOverflow = new Set();
+  let toastSummaryTimer = null;
   let selectedId = null;
   let baseTitle = document.title;
 
@@ -233,7 +239,14 @@
     } catch (_) {
       data = null;
     }
-    return { status: response.status, data: data };
+    return { status: response.status, data: data, retryAfter: response.headers.get('Retry-After') };
+  }
+
+  // The server's own text of an error body, for a tooltip; the page shows localized text.
+  function serverText(result) {
+    const data = result && result.data;
+    const nested = data && data.error && typeof data.error === 'object' ? data.error : data;
+    return nested && typeof nested.message === 'string' ? nested.message : '';
   }
 
   // Error bodies are `{"error": {"code", "message"}}`. A plain `{"message"}` is accepted too.
@@ -253,9 +266,24 @@
     ui.signInName.focus();
   }
 
-  function showSignInError(text) {
+  function showSignInError(text, title) {
     ui.signInError.textContent = text;
     ui.signInError.hidden = !text;
+    if (title) ui.signInError.title = title;
+    else ui.signInError.removeAttribute('title');
+  }
+
+  // Sign-in failures are shown in the console's language; the server's text stays in the tooltip.
+  function signInFailure(result) {
+    if (result.status === 401) return t('sign_in_wrong');
+    if (result.status === 429) {
+      const seconds = Number(result.retryAfter);
+      if (Number.isFinite(seconds) && seconds > 0) {
+        return t('sign_in_rate_limited_wait', { minutes: Math.max(1, Math.ceil(seconds / 60)) });
+      }
+      return t('sign_in_rate_limited');
+    }
+    return errorMessage(result, 'sign_in_failed');
   }
 
   async function submitSignIn(event) {
@@ -283,7 +311,8 @@
       await startConsole(result.data);
       return;
     }
-    showSignInError(result ? errorMessage(result, 'sign_in_failed') : t('server_unreachable'));
+    if (result) showSignInError(signInFailure(result), serverText(result));
+    else showSignInError(t('server_unreachable'));
     ui.signInPassword.select();
     ui.signInPassword.focus();
   }
@@ -542,7 +571,8 @@
   }
 
   function showToast(item) {
-    const toast = el('div', 'toast', { role: 'group' });
+    removeToasts(item.conversation_id);
+    const toast = el('div', 'toast toast-chat', { role: 'group' });
     toast.dataset.conversationId = item.conversation_id;
     const heading = el('p', 'toast-title');
     const language = languageTag(item.language);
@@ -561,10 +591,46 @@
     toast.append(heading, body, actions);
 
     ui.toasts.append(toast);
-    while (ui.toasts.children.length > TOAST_MAX) ui.toasts.firstElementChild.remove();
     announce(heading.textContent);
+    // Older pop-ups make room: their chats are counted in the summary instead.
+    const shown = Array.from(ui.toasts.querySelectorAll('.toast-chat'));
+    for (const old of shown.slice(0, Math.max(0, shown.length - TOAST_MAX))) {
+      if (old.contains(document.activeElement)) continue;
+      toastOverflow.add(old.dataset.conversationId);
+      old.remove();
+    }
+    refreshToastSummary();
     setTimeout(() => {
       if (!toast.contains(document.activeElement)) toast.remove();
+    }, TOAST_VISIBLE_MS);
+  }
+
+  // One pop-up counts the new chats whose own pop-up made room for newer ones.
+  function refreshToastSummary() {
+    let summary = ui.toasts.querySelector('.toast-summary');
+    if (!toastOverflow.size) {
+      if (summary) summary.remove();
+      return;
+    }
+    if (!summary) {
+      summary = el('div', 'toast toast-summary', { role: 'group' });
+      setLabel(summary, 'toast_label');
+      const text = el('p', 'toast-title');
+      const dismiss = button('', 'toast_dismiss', () => {
+        toastOverflow.clear();
+        refreshToastSummary();
+      });
+      summary.append(text, dismiss);
+    }
+    setText(summary.querySelector('.toast-title'), 'toast_more', { n: toastOverflow.size });
+    // The summary sits below the pop-ups it stands for.
+    ui.toasts.append(summary);
+    clearTimeout(toastSummaryTimer);
+    toastSummaryTimer = setTimeout(() => {
+      const current = ui.toasts.querySelector('.toast-summary');
+      if (current && current.contains(document.activeElement)) return;
+      toastOverflow.clear();
+      refreshToastSummary();
     }, TOAST_VISIBLE_MS);
   }
 
@@ -575,11 +641,14 @@
       if (toast.contains(document.activeElement)) ui.conversation.focus();
       toast.remove();
     }
+    if (toastOverflow.delete(conversationId)) refreshToastSummary();
   }
 
-  function showErrorToast(text) {
+  function showErrorToast(text, title) {
     const toast = el('div', 'toast toast-error', { role: 'alert' });
-    toast.append(textNode('p', 'toast-text', text));
+    const body = textNode('p', 'toast-text', text);
+    if (title) body.title = title;
+    toast.append(body);
     const dismiss = button('', 'toast_dismiss', () => toast.remove());
     toast.append(dismiss);
     ui.toasts.append(toast);
@@ -609,6 +678,8 @@
       translations: new Map(),
       // Replies written here and not yet acknowledged, by client_id.
       pending: new Map(),
+      // Notes written here and not yet seen back from the server, by client_id.
+      pendingNotes: new Map(),
       // Acknowledged replies whose stored event has not arrived yet, by seq.
       acknowledged: new Map(),
       streams: new Map(),
@@ -728,12 +799,17 @@
     const original = el('p', 'review-original', { dir: 'auto' });
     const id = 'review-text-' + view.id;
     const editLabel = el('label', 'review-label', { for: id });
-    const edit = el('textarea', 'input textarea', { id: id, rows: '3', maxlength: String(MESSAGE_MAX_CHARS), dir: 'auto' });
+    const edit = el('textarea', 'input textarea', {
+      id: id, rows: '3', maxlength: String(MESSAGE_MAX_CHARS), dir: 'auto', 'aria-describedby': id + '-hint',
+    });
+    const hint = el('p', 'hint review-hint', { id: id + '-hint' });
+    hint.hidden = true;
     const actions = el('div', 'review-actions');
     const send = button('primary', 'review_send', () => sendReviewed(view));
     const cancel = button('', 'review_cancel', () => cancelReview(view));
     actions.append(send, cancel);
-    box.append(title, failure, originalLabel, original, editLabel, edit, actions);
+    box.append(title, failure, originalLabel, original, editLabel, edit, hint, actions);
+    edit.addEventListener('input', () => refreshReviewSend(view));
     box.addEventListener('keydown', (event) => {
       if (event.key !== 'Escape') return;
       event.preventDefault();
@@ -741,6 +817,7 @@
     });
     Object.assign(view.parts, {
       review: box, reviewFailure: failure, reviewOriginal: original, reviewEditLabel: editLabel, reviewEdit: edit,
+      reviewHint: hint, reviewSend: send,
     });
     return box;
   }
@@ -765,7 +842,8 @@
     if (!view) return;
     view.item = Object.assign({}, view.item, item);
     if (STATES.includes(item.state)) view.state = item.state;
-    view.ownerName = typeof item.owner_name === 'string' ? item.owner_name : '';
+    if (typeof item.owner_name === 'string' && item.owner_name) view.ownerName = item.owner_name;
+    else if (view.state !== 'staff') view.ownerName = '';
     refreshView(view);
   }
 
@@ -800,7 +878,7 @@
   function releaseUnusedViews() {
     for (const [id, view] of Array.from(views)) {
       if (id === selectedId || ownedRows.has(id)) continue;
-      if (view.pending.size) continue;
+      if (view.pending.size || view.pendingNotes.size) continue;
       views.delete(id);
       view.node.remove();
       clearTimeout(view.timers.typing);
@@ -822,9 +900,11 @@
     requestPage(view, view.minSeq || null);
   }
 
-  function showAlert(view, text) {
+  function showAlert(view, text, title) {
     const alert = view.parts.alert;
     alert.textContent = text;
+    if (title) alert.title = title;
+    else alert.removeAttribute('title');
     alert.hidden = false;
     clearTimeout(view.timers.alert);
     view.timers.alert = setTimeout(() => (alert.hidden = true), ALERT_VISIBLE_MS);
@@ -897,7 +977,10 @@
     const log = view.parts.log;
     const heightBefore = log.scrollHeight;
     for (const event of events) showEvent(view, event);
-    for (const note of notes) showNote(view, note);
+    for (const note of notes) {
+      settleNote(view, note);
+      showNote(view, note);
+    }
     refreshView(view);
     if (stick) scrollToEnd(view);
     else if (earlierPage) log.scrollTop += log.scrollHeight - heightBefore;
@@ -1064,6 +1147,9 @@
     if (state && Number(event.seq) >= view.stateSeq) {
       view.stateSeq = Number(event.seq);
       view.state = state;
+      if (state === 'staff' && typeof event.author_name === 'string' && event.author_name) {
+        view.ownerName = event.author_name;
+      }
       refreshView(view);
     }
     return node;
@@ -1089,7 +1175,10 @@
     slot.className = 'translation-slot translation';
     if (typeof frame.error === 'string' && frame.error) {
       slot.classList.add('translation-error');
-      slot.append(stringNode('span', 'delivered-label', 'translation_failed', { error: frame.error }));
+      const label = stringNode('span', 'delivered-label', 'translation_failed');
+      // The server's reason is English and technical, so it stays in the tooltip.
+      label.title = frame.error;
+      slot.append(label);
       return;
     }
     if (typeof frame.text !== 'string') return;
@@ -1124,6 +1213,7 @@
     const view = views.get(frame.conversation_id);
     if (!view) return;
     const stick = isNearBottom(view);
+    settleNote(view, frame.note);
     if (showNote(view, frame.note) && stick) scrollToEnd(view);
   }
 
@@ -1277,13 +1367,30 @@
     if (typeof frame.original === 'string') original = frame.original;
     view.review = { clientId: frame.client_id, original: original, language: frame.language };
     const parts = view.parts;
-    parts.reviewFailure.textContent = t('review_failure', { failure: String(frame.failure || t('unknown')) });
+    const draft = typeof frame.translation === 'string' ? frame.translation : '';
+    const failureText = String(frame.failure || t('unknown'));
+    if (frame.translation === null || frame.translation === undefined) {
+      // No draft at all (no model): the server's English reason goes to the tooltip.
+      setText(parts.reviewFailure, 'review_no_translation');
+    } else {
+      delete parts.reviewFailure.dataset.i18n;
+      parts.reviewFailure.textContent = t('review_failure', { failure: failureText });
+    }
+    parts.reviewFailure.title = failureText;
     parts.reviewOriginal.textContent = view.review.original;
     setText(parts.reviewEditLabel, 'review_translation', { language: languageName(frame.language) });
-    parts.reviewEdit.value = typeof frame.translation === 'string' ? frame.translation : '';
+    setText(parts.reviewHint, 'review_write_yourself', { language: languageName(frame.language) });
+    parts.reviewHint.hidden = Boolean(draft.trim());
+    parts.reviewEdit.value = draft;
     if (languageTag(frame.language)) parts.reviewEdit.lang = frame.language;
+    refreshReviewSend(view);
     parts.review.hidden = false;
     if (view.id === selectedId) parts.reviewEdit.focus();
+  }
+
+  // "Send this translation" works only with text to send.
+  function refreshReviewSend(view) {
+    view.parts.reviewSend.disabled = !view.parts.reviewEdit.value.trim();
   }
 
   function sendReviewed(view) {
@@ -1336,13 +1443,72 @@
     entry.status.after(retry);
   }
 
+  // A note stays pending, shown greyed, until the server sends it back. Note frames carry no
+  // client_id, so a note from this agent with the same text settles the oldest such pending note.
+  // Pending notes are sent again with the same client_id after every welcome; the server
+  // stores a client_id once.
   function submitNote(view) {
     const input = view.parts.noteInput;
     const text = input.value.trim();
     if (!text) return;
-    if (!requireConnection()) return;
-    sendFrame({ type: 'note', conversation_id: view.id, client_id: newClientId(), text: text });
+    const entry = { clientId: newClientId(), text: text, node: null, status: null, timer: null };
+    entry.node = renderPendingNote(view, entry);
+    view.pendingNotes.set(entry.clientId, entry);
     input.value = '';
+    transmitNote(view, entry);
+    scrollToEnd(view);
+  }
+
+  function renderPendingNote(view, entry) {
+    const node = el('aside', 'entry note pending');
+    node.dataset.clientId = entry.clientId;
+    const header = el('div', 'msg-header');
+    header.append(stringNode('span', 'note-badge', 'note_label'));
+    header.append(textNode('span', 'author', ownName()));
+    entry.status = el('span', 'pending-status');
+    header.append(entry.status);
+    node.append(header, messageText(entry.text, ''));
+    placeEntry(view, node);
+    return node;
+  }
+
+  function transmitNote(view, entry) {
+    clearTimeout(entry.timer);
+    entry.node.classList.remove('failed');
+    const retry = entry.node.querySelector('.retry');
+    if (retry) retry.remove();
+    setPendingStatus(entry, conn.welcomed ? 'sending' : 'waiting_connection');
+    if (!conn.welcomed) return;
+    sendFrame({ type: 'note', conversation_id: view.id, client_id: entry.clientId, text: entry.text });
+    const socket = conn.socket;
+    entry.timer = setTimeout(() => {
+      // A socket that closed meanwhile resends the note after its welcome instead.
+      if (view.pendingNotes.get(entry.clientId) !== entry || socket !== conn.socket || !conn.welcomed) return;
+      failNote(view, entry);
+    }, NOTE_TIMEOUT_MS);
+  }
+
+  function failNote(view, entry) {
+    setPendingStatus(entry, 'not_sent');
+    entry.node.classList.add('failed');
+    if (entry.node.querySelector('.retry')) return;
+    entry.status.after(button('retry', 'retry', () => transmitNote(view, entry)));
+  }
+
+  // Settles the oldest pending note that `note` (from the server) stores.
+  function settleNote(view, note) {
+    if (!note || typeof note.text !== 'string' || note.author_name !== ownName()) return;
+    for (const entry of view.pendingNotes.values()) {
+      if (entry.text !== note.text) continue;
+      clearTimeout(entry.timer);
+      view.pendingNotes.delete(entry.clientId);
+      entry.node.remove();
+      return;
+    }
+  }
+
+  function ownName() {
+    return session.staff ? String(session.staff.display_name || session.staff.name) : '';
   }
 
   function sendAction(view, type) {
@@ -1357,16 +1523,32 @@
     return false;
   }
 
+  const REFUSAL_CODES = ['owned', 'limit_reached', 'not_allowed', 'not_found'];
+
+  // A refusal is shown in the console's language; the server's English text stays in the tooltip.
+  function refusalText(frame) {
+    const owner = typeof frame.owner === 'string' && frame.owner ? frame.owner : '';
+    if (frame.code === 'owned') return owner ? t('refused_owned', { owner: owner }) : t('refused_owned_unnamed');
+    if (REFUSAL_CODES.includes(frame.code)) return t('refused_' + frame.code);
+    return t('refused_other');
+  }
+
   function onRefused(frame) {
     const view = views.get(frame.conversation_id);
-    let message = t('refused_' + frame.code);
-    if (typeof frame.message === 'string' && frame.message) message = frame.message;
+    const message = refusalText(frame);
+    const serverMessage = typeof frame.message === 'string' ? frame.message : '';
     if (!view) {
-      showErrorToast(message);
+      showErrorToast(message, serverMessage);
       return;
     }
     if (view.lastAction === 'reply') failOldestReply(view);
-    showAlert(view, message);
+    if (frame.code === 'owned' && typeof frame.owner === 'string' && frame.owner) {
+      // The chat belongs to someone else now, so the status line names them.
+      view.state = 'staff';
+      view.ownerName = frame.owner;
+      refreshView(view);
+    }
+    showAlert(view, message, serverMessage);
   }
 
   // ---- Typing ------------------------------------------------------------------------
@@ -1442,9 +1624,21 @@
     const note = textNode('td', 'term-note', typeof entry.note === 'string' ? entry.note : '');
     note.dir = 'auto';
     const by = textNode('td', 'term-by', typeof entry.created_by === 'string' ? entry.created_by : '');
-    const actions = el('td');
-    const remove = button('danger', 'glossary_delete', () => deleteTerm(String(entry.term), row));
-    setLabel(remove, 'glossary_delete_label', { term: String(entry.term) });
+    const actions = el('td', 'term-actions');
+    const name = String(entry.term);
+    // Deleting asks first: the first button swaps for "Delete?" and "Keep" in the same cell.
+    const remove = button('danger', 'glossary_delete', () => {
+      actions.replaceChildren(confirm, keep);
+      confirm.focus();
+    });
+    setLabel(remove, 'glossary_delete_label', { term: name });
+    const confirm = button('danger', 'glossary_delete_confirm', () => deleteTerm(name, row));
+    setLabel(confirm, 'glossary_delete_confirm_label', { term: name });
+    const keep = button('', 'glossary_keep', () => {
+      actions.replaceChildren(remove);
+      remove.focus();
+    });
+    setLabel(keep, 'glossary_keep_label', { term: name });
     actions.append(remove);
     row.append(term, note, by, actions);
     return row;
@@ -1561,6 +1755,7 @@
           if (!entry.node.classList.contains('failed')) transmitReply(view, entry);
         }
       }
+      for (const entry of view.pendingNotes.values()) transmitNote(view, entry);
     }
   }
 
@@ -1632,6 +1827,10 @@
       for (const entry of view.pending.values()) {
         if (entry.inFlight) setPendingStatus(entry, 'waiting_connection');
         entry.inFlight = false;
+      }
+      for (const entry of view.pendingNotes.values()) {
+        clearTimeout(entry.timer);
+        if (!entry.node.classList.contains('failed')) setPendingStatus(entry, 'waiting_connection');
       }
     }
     dropAllStreams();

@@ -159,7 +159,11 @@ mod tests {
         event.original_language = Some(Language::Chinese);
         event.original_text = Some("最小起订量是多少？".into());
         let (_, from) = needs_translation(&event, Language::Chinese).unwrap();
-        assert_eq!(from, Language::Spanish, "the agent reads what the buyer got");
+        assert_eq!(
+            from,
+            Language::Spanish,
+            "the agent reads what the buyer got"
+        );
     }
 
     #[test]

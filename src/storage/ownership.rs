@@ -208,7 +208,9 @@ impl Store {
     /// transaction, and returns each conversation id with its `state` event.
     /// Accounts are disabled from the command line, in another process, so
     /// the server calls this periodically and publishes the events.
-    pub async fn requeue_chats_of_disabled(&self) -> Result<Vec<(String, StoredEvent)>, StoreError> {
+    pub async fn requeue_chats_of_disabled(
+        &self,
+    ) -> Result<Vec<(String, StoredEvent)>, StoreError> {
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "{} AND state = 'staff' AND owner_staff_id IN (SELECT id FROM staff WHERE disabled = 1)",

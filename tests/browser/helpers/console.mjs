@@ -49,9 +49,11 @@ export async function transcriptSeqs(page) {
  * Routes the console's /ws/staff socket through Playwright, forwarding every frame both ways
  * and recording them in `frames`. `drop()` closes the page's socket as a network failure would.
  * While `blocked` is true, new sockets are closed at once instead of reaching the server.
+ * While `swallow` is true, frames from the page are recorded but never reach the server, as on
+ * a half-dead connection. `inject(frame)` sends a frame to the page as if from the server.
  */
 export async function routeStaffSocket(page) {
-  const route = { frames: [], blocked: false, current: null, connections: 0 };
+  const route = { frames: [], blocked: false, swallow: false, current: null, connections: 0 };
   await page.routeWebSocket(/\/ws\/staff$/, (pageSide) => {
     if (route.blocked) {
       pageSide.close({ code: 1011, reason: 'blocked by the test' });
@@ -62,8 +64,8 @@ export async function routeStaffSocket(page) {
     const serverSide = pageSide.connectToServer();
     route.current = pageSide;
     pageSide.onMessage((message) => {
-      route.frames.push({ direction: 'sent', connection, frame: parseFrame(message) });
-      serverSide.send(message);
+      route.frames.push({ direction: 'sent', connection, frame: parseFrame(message), swallowed: route.swallow });
+      if (!route.swallow) serverSide.send(message);
     });
     serverSide.onMessage((message) => {
       route.frames.push({ direction: 'received', connection, frame: parseFrame(message) });
@@ -76,6 +78,10 @@ export async function routeStaffSocket(page) {
     if (!route.current) throw new Error('the console has not opened its WebSocket yet');
     await route.current.close({ code: 4000, reason: 'dropped by the test' });
     route.current = null;
+  };
+  route.inject = (frame) => {
+    if (!route.current) throw new Error('the console has not opened its WebSocket yet');
+    route.current.send(JSON.stringify(frame));
   };
   route.where = (direction, predicate) =>
     route.frames

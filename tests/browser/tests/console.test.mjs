@@ -122,6 +122,7 @@ describe('staff console', { skip: STAFF_SIDE }, () => {
   let staffBrowser;
   let staffRoute;
   let agentBrowser;
+  let agentRoute;
   let english;
   let spanish;
 
@@ -142,7 +143,7 @@ describe('staff console', { skip: STAFF_SIDE }, () => {
     await server?.dispose();
   });
 
-  it('wrong password shows server message', async () => {
+  it('wrong password shows localized message', async () => {
     const { page } = staffBrowser;
     await page.goto(server.baseUrl + '/console');
     const response = await signIn(page, ADMIN.name, 'not-the-password');
@@ -153,7 +154,9 @@ describe('staff console', { skip: STAFF_SIDE }, () => {
 
     const error = page.locator(cs.signInError);
     await error.waitFor({ state: 'visible' });
-    assert.equal(await error.textContent(), expected);
+    // The page shows its own string for the status; the server's English text is the tooltip.
+    assert.equal(await error.textContent(), 'Wrong name or password.');
+    assert.equal(await error.getAttribute('title'), expected);
     assert.equal(await page.locator('#console-view').isVisible(), false);
     await screenshot(page, 'console-sign-in-error');
   });
@@ -170,7 +173,9 @@ describe('staff console', { skip: STAFF_SIDE }, () => {
     assert.ok(response.headers()['retry-after'], 'the 429 has no Retry-After header');
     const body = await response.json();
     const expected = (body.error && body.error.message) || body.message;
-    await eventually(async () => (await page.locator(cs.signInError).textContent()) === expected, 'the 429 message');
+    const error = page.locator(cs.signInError);
+    await eventually(async () => /^Too many failed sign-ins/.test(await error.textContent()), 'the 429 message');
+    assert.equal(await error.getAttribute('title'), expected);
   });
 
   it('signs in and shows the queue', async () => {
@@ -270,6 +275,11 @@ describe('staff console', { skip: STAFF_SIDE }, () => {
     await queueRow(page, id).click();
     await staffRoute.waitFor('received', (f) => f.type === 'transcript' && f.conversation_id === id);
 
+    // The red team's viewport: the review box must leave at least half the transcript visible.
+    await page.setViewportSize({ width: 1280, height: 720 });
+    await page.locator(`${cs.log} .from-buyer`).first().waitFor();
+    const logBefore = await page.locator(cs.log).evaluate((node) => node.clientHeight);
+
     const original = 'The minimum order is 200 pieces per model.';
     await sendReply(page, original);
     const review = await staffRoute.waitFor('received', (f) => f.type === 'review' && f.conversation_id === id);
@@ -277,13 +287,30 @@ describe('staff console', { skip: STAFF_SIDE }, () => {
     assert.equal(review.language, 'es');
     const box = page.locator(cs.review);
     await box.waitFor({ state: 'visible' });
-    assert.match(await box.locator('.review-failure').textContent(), new RegExp(escapeRegExp(String(review.failure))));
+    const failure = box.locator('.review-failure');
+    assert.equal(await failure.getAttribute('title'), String(review.failure));
+    if (review.translation === null) {
+      assert.equal(await failure.textContent(), 'No machine translation is available for this reply.');
+    } else {
+      assert.match(await failure.textContent(), new RegExp(escapeRegExp(String(review.failure))));
+    }
     assert.equal(await box.locator('textarea').inputValue(), review.translation || '');
+    const logDuring = await page.locator(cs.log).evaluate((node) => node.clientHeight);
+    assert.ok(logDuring >= logBefore / 2, `the review box left ${logDuring} of ${logBefore} px of transcript`);
+    const sendButton = page.getByRole('button', { name: 'Send this translation', exact: true });
+    if (!review.translation) {
+      // Without a draft the agent writes the Spanish text; until then there is nothing to send.
+      assert.equal(await sendButton.isDisabled(), true);
+      assert.match(await box.locator('.review-hint').textContent(), /Spanish yourself/);
+      assert.equal(await box.locator('.review-hint').isVisible(), true);
+    }
 
     const edited = 'El pedido mínimo es de 200 unidades por modelo.';
     await box.locator('textarea').fill(edited);
     await screenshot(page, 'console-review');
-    await page.getByRole('button', { name: 'Send this translation', exact: true }).click();
+    assert.equal(await sendButton.isEnabled(), true);
+    await sendButton.click();
+    await page.setViewportSize({ width: 1280, height: 800 });
 
     const resent = await staffRoute.waitFor('sent', (f) => f.type === 'reply' && f.translation === edited);
     assert.equal(resent.client_id, review.client_id);
@@ -394,6 +421,89 @@ describe('staff console', { skip: STAFF_SIDE }, () => {
     assert.equal(await english.browser.page.locator('.cd-log').filter({ hasText: text }).count(), 0);
   });
 
+  it('many new chats collapse to two pop-ups', async () => {
+    const { page } = staffBrowser;
+    // Fake chats announced by the test; the reconnect in the next test clears them from the queue.
+    for (let index = 1; index <= 5; index += 1) {
+      const item = {
+        conversation_id: `fake-notify-${index}`, state: 'queued', language: 'de', reason: 'buyer_request',
+        waiting_seconds: 0, last_message: { seq: 1, text: `Hallo ${index}`, language: 'de' }, owner: null,
+        owner_name: null, last_seq: 1,
+      };
+      staffRoute.inject({ type: 'notify', conversation_id: item.conversation_id, item });
+    }
+    await queueRow(page, 'fake-notify-5').waitFor();
+    const chats = page.locator('#toasts .toast-chat');
+    await eventually(async () => (await chats.count()) === 2, 'two new-chat pop-ups');
+    assert.deepEqual(await chats.evaluateAll((nodes) => nodes.map((node) => node.dataset.conversationId)),
+      ['fake-notify-4', 'fake-notify-5']);
+    const summary = page.locator('#toasts .toast-summary');
+    assert.equal((await summary.textContent()).startsWith('3 more new chats'), true);
+    assert.equal(await page.locator('#toasts .toast').count(), 3);
+
+    // The pop-ups stay clear of the queue column.
+    const sidebar = await page.locator('.sidebar').boundingBox();
+    for (const box of await page.locator('#toasts .toast').evaluateAll((nodes) =>
+      nodes.map((node) => node.getBoundingClientRect().toJSON()))) {
+      assert.ok(box.x >= sidebar.x + sidebar.width, `a pop-up at x=${box.x} covers the queue column`);
+    }
+    await screenshot(page, 'console-toasts');
+
+    // Opening a summarized chat takes it out of the count.
+    await queueRow(page, 'fake-notify-1').click();
+    await eventually(async () => (await summary.textContent()).startsWith('2 more new chats'), 'the summary to count 2');
+    await ownedRow(page, english.conversationId).click();
+  });
+
+  it('translation error is explained in words', async () => {
+    const { page } = staffBrowser;
+    const id = english.conversationId;
+    const seq = Number(await page.locator(`${cs.log} > .from-buyer`).first().getAttribute('data-seq'));
+    const error = 'translation model not loaded';
+    staffRoute.inject({ type: 'translation', conversation_id: id, seq, language: 'en', text: null, error, check_failure: null });
+    const label = page.locator(`${cs.log} > [data-seq="${seq}"] .translation-error .delivered-label`);
+    await label.waitFor();
+    assert.equal(await label.textContent(), 'No translation is available for this message.');
+    assert.equal(await label.getAttribute('title'), error);
+  });
+
+  it('note on a half-dead socket is stored once', async () => {
+    const { page } = staffBrowser;
+    const id = english.conversationId;
+    const text = 'Half-dead socket note: call the buyer back tomorrow.';
+    const before = staffRoute.connections;
+
+    // Frames from the page vanish while the socket still looks open.
+    staffRoute.swallow = true;
+    await page.locator(cs.noteInput).fill(text);
+    await page.getByRole('button', { name: 'Add note', exact: true }).click();
+    const first = await staffRoute.waitFor('sent', (f) => f.type === 'note' && f.text === text);
+    assert.equal(first.conversation_id, id);
+    const pending = page.locator(`${cs.log} > .note.pending`).filter({ hasText: text });
+    await pending.waitFor();
+    assert.equal(await page.locator(cs.noteInput).inputValue(), '');
+
+    staffRoute.swallow = false;
+    await staffRoute.drop();
+    await eventually(() => staffRoute.connections > before, 'a new console socket', 40000);
+    await waitForOnline(page);
+    const stored = await staffRoute.waitFor('received', (f) => f.type === 'note' && f.note.text === text);
+    const resent = staffRoute.where('sent', (f) => f.type === 'note' && f.text === text);
+    assert.ok(resent.length >= 2, 'the note was not sent again after the reconnect');
+    assert.deepEqual([...new Set(resent.map((f) => f.client_id))], [first.client_id]);
+
+    const shown = page.locator(`${cs.log} > .note[data-note-id]`).filter({ hasText: text });
+    await eventually(async () => (await shown.count()) === 1, 'the stored note in the transcript');
+    await pending.waitFor({ state: 'detached' });
+    assert.equal(await shown.getAttribute('data-note-id'), String(stored.note.id));
+    await page.waitForTimeout(1000);
+    assert.equal(await shown.count(), 1);
+    const ids = staffRoute.where('received', (f) => f.type === 'note' && f.note.text === text).map((f) => f.note.id);
+    assert.deepEqual([...new Set(ids)], [stored.note.id], 'the server stored the note more than once');
+    // The fake chats of the pop-up test left the queue with the new welcome.
+    assert.equal(await queueRow(page, 'fake-notify-2').count(), 0);
+  });
+
   it('hand back and resolve reach buyers', async () => {
     const { page } = staffBrowser;
     await ownedRow(page, english.conversationId).click();
@@ -429,8 +539,37 @@ describe('staff console', { skip: STAFF_SIDE }, () => {
     assert.equal((await duplicate).status(), 409);
     await page.locator('#glossary-error').waitFor({ state: 'visible' });
 
-    const deleted = page.waitForResponse((r) => r.request().method() === 'DELETE');
+    // No word is split across lines in the table, headers included ("Not e").
+    const splitWords = await panel.locator('table').evaluate((table) => {
+      const split = [];
+      for (const cell of table.querySelectorAll('th, td')) {
+        const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+        for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+          for (const match of text.data.matchAll(/\S+/g)) {
+            const range = document.createRange();
+            range.setStart(text, match.index);
+            range.setEnd(text, match.index + match[0].length);
+            const tops = new Set(Array.from(range.getClientRects(), (rect) => Math.round(rect.top)));
+            if (tops.size > 1) split.push(match[0]);
+          }
+        }
+      }
+      return split;
+    });
+    assert.deepEqual(splitWords, []);
+
+    // Delete asks first; "Keep" leaves the term alone.
+    const requests = [];
+    const record = (request) => requests.push(request.method());
+    page.on('request', record);
     await row.getByRole('button', { name: `Delete the term ${term}` }).click();
+    await row.getByRole('button', { name: `Keep the term ${term}` }).click();
+    await row.getByRole('button', { name: `Delete the term ${term}` }).click();
+    await page.waitForTimeout(200);
+    page.off('request', record);
+    assert.equal(requests.includes('DELETE'), false, 'Delete sent a request before it was confirmed');
+    const deleted = page.waitForResponse((r) => r.request().method() === 'DELETE');
+    await row.getByRole('button', { name: `Confirm deleting the term ${term}` }).click();
     assert.equal((await deleted).status(), 204);
     await row.waitFor({ state: 'detached' });
     const terms = await page.evaluate(async () => (await (await fetch('/api/glossary')).json()).terms.map((entry) => entry.term));
@@ -440,6 +579,7 @@ describe('staff console', { skip: STAFF_SIDE }, () => {
   it('staff sees no glossary', async () => {
     agentBrowser = await launchBrowser({ locale: 'zh-CN' });
     const { page } = agentBrowser;
+    agentRoute = await routeStaffSocket(page);
     await page.goto(server.baseUrl + '/console');
     const response = await signIn(page, AGENT.name, AGENT.password);
     assert.equal(response.status(), 200);
@@ -468,9 +608,15 @@ describe('staff console', { skip: STAFF_SIDE }, () => {
       await ownedRow(staffBrowser.page, third.conversationId).waitFor();
 
       await page.getByRole('button', { name: '接手', exact: true }).click();
+      const refused = await agentRoute.waitFor('received', (f) => f.type === 'refused' && f.conversation_id === third.conversationId);
+      assert.equal(refused.code, 'owned');
       const alert = page.locator(cs.alert);
       await alert.waitFor({ state: 'visible' });
-      assert.match(await alert.textContent(), /Ana Ortiz/);
+      // The refusal is in Chinese with the owner's name; the server's English text is the tooltip.
+      assert.equal(await alert.textContent(), 'Ana Ortiz 正在处理此对话');
+      assert.equal(await alert.getAttribute('title'), refused.message);
+      const status = page.locator(`${cs.view} .view-status`);
+      await eventually(async () => /Ana Ortiz/.test(await status.textContent()), 'the owner in the status line');
     } finally {
       await third.browser.close();
     }
