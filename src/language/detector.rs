@@ -130,11 +130,13 @@ fn prior_weight(letters: usize) -> f64 {
     }
 }
 
-/// URLs, e-mail addresses, and runs of ASCII letters, digits and joiners
-/// that contain a digit (order numbers, model numbers, prices, "100pcs").
+/// HTML tags, URLs (also `javascript:` and `data:` ones), e-mail addresses,
+/// and runs of ASCII letters, digits and joiners that contain a digit (order
+/// numbers, model numbers, prices, "100pcs"). Markup pasted into a chat says
+/// nothing about the writer's language.
 static NON_LINGUISTIC: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)(https?://|www\.)\S+|[\w.+-]+@[\w-]+(\.[\w-]+)+|[A-Za-z0-9#$€£¥.,/_-]*[0-9][A-Za-z0-9#$€£¥.,/_%-]*",
+        r"(?i)</?[a-z][^<>]{0,200}>|\b(javascript|data|vbscript|mailto|file):\S*|(https?://|www\.)\S+|[\w.+-]+@[\w-]+(\.[\w-]+)+|[A-Za-z0-9#$€£¥.,/_-]*[0-9][A-Za-z0-9#$€£¥.,/_%-]*",
     )
     .expect("static regex is valid")
 });
@@ -179,6 +181,16 @@ mod tests {
             locale: None,
         };
         DETECTOR.detect(text, prior).language
+    }
+
+    #[test]
+    fn markup_does_not_decide_the_language() {
+        let arabic = "<b>مرحبا</b> javascript:alert(1) أريد موظف";
+        assert_eq!(detect(arabic, None), Some(Language::Arabic));
+        let spanish = "<img src=x onerror=alert(1)> hola, ¿tienen muestras gratis?";
+        assert_eq!(detect(spanish, None), Some(Language::Spanish));
+        let stripped = strip_non_linguistic("[x](javascript:alert(1)) <a href=\"y\">hola</a>");
+        assert_eq!(stripped, "x hola");
     }
 
     #[test]
