@@ -1626,7 +1626,7 @@
     const by = textNode('td', 'term-by', typeof entry.created_by === 'string' ? entry.created_by : '');
     const actions = el('td', 'term-actions');
     const name = String(entry.term);
-    // Deleting asks first: the first button swaps for "Delete?" and "Keep" in the same cell.
+    // Deleting takes a confirmation: the first button swaps for "Delete?" and "Keep" in the same cell.
     const remove = button('danger', 'glossary_delete', () => {
       actions.replaceChildren(confirm, keep);
       confirm.focus();

@@ -558,7 +558,7 @@ describe('staff console', { skip: STAFF_SIDE }, () => {
     });
     assert.deepEqual(splitWords, []);
 
-    // Delete asks first; "Keep" leaves the term alone.
+    // Delete needs a confirmation; "Keep" leaves the term alone.
     const requests = [];
     const record = (request) => requests.push(request.method());
     page.on('request', record);
