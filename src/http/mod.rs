@@ -10,7 +10,7 @@ mod health;
 pub mod staff;
 pub mod widget;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,7 +23,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::chat::{ChatService, session};
-use crate::limits::{AddressRateLimiter, ConnectionLimiter};
+use crate::limits::{AddressRateLimiter, ConnectionGuard, ConnectionLimiter};
 use crate::staff::StaffService;
 use error::ApiError;
 
@@ -74,12 +74,13 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http())
 }
 
-async fn chat_socket(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+/// Takes a connection slot for `address` and applies the socket's size
+/// limits; the slot is released when the returned guard drops.
+fn limited_upgrade(
+    state: &AppState,
+    address: IpAddr,
     upgrade: WebSocketUpgrade,
-) -> Result<Response, ApiError> {
-    let address = peer.ip();
+) -> Result<(WebSocketUpgrade, ConnectionGuard), ApiError> {
     let guard =
         state
             .connections
@@ -89,12 +90,22 @@ async fn chat_socket(
                 limit: state.chat.config.limits.connections_per_ip,
             })?;
     let socket_limit = state.chat.config.limits.max_frame_bytes * SOCKET_LIMIT_FACTOR;
-    let chat = state.chat.clone();
-    Ok(upgrade
+    let upgrade = upgrade
         .max_message_size(socket_limit)
-        .max_frame_size(socket_limit)
-        .on_upgrade(move |socket| async move {
-            let _slot = guard;
-            session::serve(chat, socket, address).await;
-        }))
+        .max_frame_size(socket_limit);
+    Ok((upgrade, guard))
+}
+
+async fn chat_socket(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let address = peer.ip();
+    let (upgrade, guard) = limited_upgrade(&state, address, upgrade)?;
+    let chat = state.chat.clone();
+    Ok(upgrade.on_upgrade(move |socket| async move {
+        let _slot = guard;
+        session::serve(chat, socket, address).await;
+    }))
 }

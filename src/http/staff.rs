@@ -301,23 +301,12 @@ async fn staff_socket(
 ) -> Result<Response, ApiError> {
     check_same_origin(&headers)?;
     let address = peer.ip();
-    let guard =
-        state
-            .connections
-            .try_acquire(address)
-            .ok_or_else(|| ApiError::TooManyConnections {
-                address: address.to_string(),
-                limit: state.chat.config.limits.connections_per_ip,
-            })?;
-    let socket_limit = state.chat.config.limits.max_frame_bytes * super::SOCKET_LIMIT_FACTOR;
+    let (upgrade, guard) = super::limited_upgrade(&state, address, upgrade)?;
     let staff = state.staff.clone();
-    Ok(upgrade
-        .max_message_size(socket_limit)
-        .max_frame_size(socket_limit)
-        .on_upgrade(move |socket| async move {
-            let _slot = guard;
-            session::serve(staff, socket, session.account, session.token_hash, address).await;
-        }))
+    Ok(upgrade.on_upgrade(move |socket| async move {
+        let _slot = guard;
+        session::serve(staff, socket, session.account, session.token_hash, address).await;
+    }))
 }
 
 /// Rejects a browser request from another site: its `Origin` host must be

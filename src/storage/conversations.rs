@@ -146,14 +146,7 @@ impl Store {
         language: Option<Language>,
     ) -> Result<Option<StoredEvent>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(SELECT_CONVERSATION)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let current = match row {
-            Some(row) => conversation_from_row(&row)?,
-            None => return Err(StoreError::ConversationNotFound(id.to_owned())),
-        };
+        let current = conversation_in(&mut tx, id).await?;
         let same = current.state == change.to
             && current.owner_staff_id.as_deref() == change.owner_staff_id;
         if same || !change.allowed_from.contains(&current.state) {
@@ -176,6 +169,21 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+}
+
+/// Loads a conversation inside `tx`, failing when it does not exist.
+pub(super) async fn conversation_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    id: &str,
+) -> Result<Conversation, StoreError> {
+    let row = sqlx::query(SELECT_CONVERSATION)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    match row {
+        Some(row) => conversation_from_row(&row),
+        None => Err(StoreError::ConversationNotFound(id.to_owned())),
     }
 }
 

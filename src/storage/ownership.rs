@@ -10,7 +10,9 @@ use serde::Serialize;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, Row};
 
-use super::conversations::{SELECT_CONVERSATION, apply_transition, conversation_from_row};
+use super::conversations::{
+    SELECT_CONVERSATION, apply_transition, conversation_from_row, conversation_in,
+};
 use super::events::{insert_event, next_seq};
 use super::{ConversationState, NewEvent, Store, StoreError, StoredEvent, Transition};
 use crate::language::Language;
@@ -106,14 +108,7 @@ impl Store {
         notice: &str,
     ) -> Result<OwnershipOutcome, StoreError> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(SELECT_CONVERSATION)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let current = match row {
-            Some(row) => conversation_from_row(&row)?,
-            None => return Err(StoreError::ConversationNotFound(id.to_owned())),
-        };
+        let current = conversation_in(&mut tx, id).await?;
         let mine = current.owner_staff_id.as_deref() == Some(actor.staff_id);
         if current.state == ConversationState::Staff && !mine && !actor.may_override {
             let owner_staff_id = current.owner_staff_id.clone().unwrap_or_default();
@@ -185,14 +180,7 @@ impl Store {
                 return Ok(StaffMessageOutcome::Duplicate(seq));
             }
         }
-        let row = sqlx::query(SELECT_CONVERSATION)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let current = match row {
-            Some(row) => conversation_from_row(&row)?,
-            None => return Err(StoreError::ConversationNotFound(id.to_owned())),
-        };
+        let current = conversation_in(&mut tx, id).await?;
         let mine = current.state == ConversationState::Staff
             && current.owner_staff_id.as_deref() == Some(staff_id);
         if !mine {

@@ -83,6 +83,15 @@ impl TestServer {
         Self::start_with(ServerOptions::default()).await
     }
 
+    /// A server without the model, for tests that need no generation.
+    pub async fn without_model() -> Self {
+        Self::start_with(ServerOptions {
+            model: false,
+            ..ServerOptions::default()
+        })
+        .await
+    }
+
     pub async fn start_with(options: ServerOptions) -> Self {
         let data_dir = tempfile::tempdir().expect("temporary folder");
         let mut config = Config {

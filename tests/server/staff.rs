@@ -99,11 +99,7 @@ async fn takeover_during_generation_drops_reply() {
 
 #[tokio::test]
 async fn simultaneous_takeovers_have_one_owner() {
-    let server = TestServer::start_with(ServerOptions {
-        model: false,
-        ..ServerOptions::default()
-    })
-    .await;
+    let server = TestServer::without_model().await;
     let (mut first, _) = server.agent("ana", "Ana", Language::English, 50).await;
     let (mut second, _) = server.agent("bo", "Bo", Language::English, 50).await;
 
@@ -243,11 +239,7 @@ async fn chinese_reply_reaches_spanish_buyer() {
 
 #[tokio::test]
 async fn reconnect_receives_colleague_reply() {
-    let server = TestServer::start_with(ServerOptions {
-        model: false,
-        ..ServerOptions::default()
-    })
-    .await;
+    let server = TestServer::without_model().await;
     let (_buyer, id) = queued_buyer(&server, "en", "I need help with a quote").await;
     let (mut owner, _) = server.agent("bo", "Bo", Language::English, 5).await;
     let (mut watcher, watcher_cookie) = server.agent("ana", "Ana", Language::English, 5).await;
@@ -310,11 +302,7 @@ async fn reconnect_receives_colleague_reply() {
 
 #[tokio::test]
 async fn resolved_chat_gets_fresh_bot_turn() {
-    let server = TestServer::start_with(ServerOptions {
-        model: false,
-        ..ServerOptions::default()
-    })
-    .await;
+    let server = TestServer::without_model().await;
     let (mut buyer, id) = queued_buyer(&server, "es", "Quiero hablar con una persona").await;
     let (mut agent, _) = server.agent("ana", "Ana", Language::Spanish, 5).await;
     agent
@@ -420,11 +408,7 @@ async fn hundred_takeovers_name_the_agent() {
 
 #[tokio::test]
 async fn buyer_token_cannot_act_as_staff() {
-    let server = TestServer::start_with(ServerOptions {
-        model: false,
-        ..ServerOptions::default()
-    })
-    .await;
+    let server = TestServer::without_model().await;
     let (_buyer, welcome) = server.connect(None, "en", 0).await;
     let token = welcome["token"].as_str().unwrap();
     let cookie = format!("crossdesk_staff={token}");
@@ -438,11 +422,7 @@ async fn buyer_token_cannot_act_as_staff() {
 
 #[tokio::test]
 async fn sign_in_failures_are_limited() {
-    let server = TestServer::start_with(ServerOptions {
-        model: false,
-        ..ServerOptions::default()
-    })
-    .await;
+    let server = TestServer::without_model().await;
     server
         .add_staff("ana", "Ana", StaffRole::Staff, Language::English, 5)
         .await;
@@ -466,11 +446,7 @@ async fn sign_in_failures_are_limited() {
 
 #[tokio::test]
 async fn session_cookie_is_http_only() {
-    let server = TestServer::start_with(ServerOptions {
-        model: false,
-        ..ServerOptions::default()
-    })
-    .await;
+    let server = TestServer::without_model().await;
     server
         .add_staff("ana", "Ana", StaffRole::Staff, Language::English, 5)
         .await;
@@ -494,11 +470,7 @@ async fn session_cookie_is_http_only() {
 
 #[tokio::test]
 async fn agent_limit_and_foreign_chats_are_refused() {
-    let server = TestServer::start_with(ServerOptions {
-        model: false,
-        ..ServerOptions::default()
-    })
-    .await;
+    let server = TestServer::without_model().await;
     let (_first_buyer, first) = queued_buyer(&server, "en", "help").await;
     let (_second_buyer, second) = queued_buyer(&server, "en", "help").await;
     let (mut ana, _) = server.agent("ana", "Ana", Language::English, 1).await;
@@ -528,11 +500,7 @@ async fn agent_limit_and_foreign_chats_are_refused() {
 
 #[tokio::test]
 async fn notes_never_reach_the_buyer() {
-    let server = TestServer::start_with(ServerOptions {
-        model: false,
-        ..ServerOptions::default()
-    })
-    .await;
+    let server = TestServer::without_model().await;
     let (mut buyer, id) = queued_buyer(&server, "en", "help").await;
     let (mut agent, _) = server.agent("ana", "Ana", Language::English, 5).await;
     agent
@@ -565,11 +533,7 @@ async fn notes_never_reach_the_buyer() {
 
 #[tokio::test]
 async fn cross_language_reply_without_model_needs_review() {
-    let server = TestServer::start_with(ServerOptions {
-        model: false,
-        ..ServerOptions::default()
-    })
-    .await;
+    let server = TestServer::without_model().await;
     let (mut buyer, id) = queued_buyer(&server, "es", "Necesito ayuda con un pedido").await;
     let (mut agent, _) = server.agent("li", "Li", Language::Chinese, 5).await;
     let reply = json!({"type": "reply", "conversation_id": id, "client_id": "r1", "text": "好的，马上处理"});
@@ -614,11 +578,7 @@ async fn cross_language_reply_without_model_needs_review() {
 
 #[tokio::test]
 async fn transcript_pages_back() {
-    let server = TestServer::start_with(ServerOptions {
-        model: false,
-        ..ServerOptions::default()
-    })
-    .await;
+    let server = TestServer::without_model().await;
     let (_buyer, id) = queued_buyer(&server, "en", "help").await;
     let (mut agent, _) = server.agent("ana", "Ana", Language::English, 5).await;
     for index in 0..60 {
@@ -654,11 +614,7 @@ async fn transcript_pages_back() {
 
 #[tokio::test]
 async fn person_request_while_staffed_is_silent() {
-    let server = TestServer::start_with(ServerOptions {
-        model: false,
-        ..ServerOptions::default()
-    })
-    .await;
+    let server = TestServer::without_model().await;
     let (mut buyer, id) = queued_buyer(&server, "en", "help").await;
     let (mut agent, _) = server.agent("ana", "Ana", Language::English, 5).await;
     agent
@@ -686,11 +642,7 @@ async fn person_request_while_staffed_is_silent() {
 
 #[tokio::test]
 async fn replies_arrive_in_written_order() {
-    let server = TestServer::start_with(ServerOptions {
-        model: false,
-        ..ServerOptions::default()
-    })
-    .await;
+    let server = TestServer::without_model().await;
     let (mut buyer, id) = queued_buyer(&server, "en", "help").await;
     let (mut agent, _) = server.agent("ana", "Ana", Language::English, 5).await;
     for index in 0..15 {
@@ -711,11 +663,7 @@ async fn replies_arrive_in_written_order() {
 
 #[tokio::test]
 async fn ended_session_closes_console() {
-    let server = TestServer::start_with(ServerOptions {
-        model: false,
-        ..ServerOptions::default()
-    })
-    .await;
+    let server = TestServer::without_model().await;
     let (mut signed_out, cookie) = server.agent("ana", "Ana", Language::English, 5).await;
     let (status, _, _) = server
         .http("POST", "/api/staff/sign-out", Some(&cookie), None)
@@ -743,11 +691,7 @@ async fn ended_session_closes_console() {
 
 #[tokio::test]
 async fn parallel_sign_ins_are_limited() {
-    let server = TestServer::start_with(ServerOptions {
-        model: false,
-        ..ServerOptions::default()
-    })
-    .await;
+    let server = TestServer::without_model().await;
     server
         .add_staff("ana", "Ana", StaffRole::Staff, Language::English, 5)
         .await;
@@ -768,11 +712,7 @@ async fn parallel_sign_ins_are_limited() {
 
 #[tokio::test]
 async fn resent_reply_after_resolve_changes_nothing() {
-    let server = TestServer::start_with(ServerOptions {
-        model: false,
-        ..ServerOptions::default()
-    })
-    .await;
+    let server = TestServer::without_model().await;
     let (_buyer, id) = queued_buyer(&server, "en", "help").await;
     let (mut agent, _) = server.agent("ana", "Ana", Language::English, 5).await;
     let reply = json!({"type": "reply", "conversation_id": id, "client_id": "r1", "text": "Done"});
@@ -801,11 +741,7 @@ async fn resent_reply_after_resolve_changes_nothing() {
 
 #[tokio::test]
 async fn admin_recovers_chat_of_disabled_agent() {
-    let server = TestServer::start_with(ServerOptions {
-        model: false,
-        ..ServerOptions::default()
-    })
-    .await;
+    let server = TestServer::without_model().await;
     let (_first_buyer, first) = queued_buyer(&server, "en", "help").await;
     let (mut second_buyer, second) = queued_buyer(&server, "en", "help").await;
     let (mut agent, _) = server.agent("cc", "Cc", Language::English, 5).await;
@@ -872,11 +808,7 @@ async fn admin_recovers_chat_of_disabled_agent() {
 
 #[tokio::test]
 async fn cursor_past_the_end_still_follows() {
-    let server = TestServer::start_with(ServerOptions {
-        model: false,
-        ..ServerOptions::default()
-    })
-    .await;
+    let server = TestServer::without_model().await;
     let (mut buyer, id) = queued_buyer(&server, "en", "help").await;
     server
         .add_staff("ana", "Ana", StaffRole::Staff, Language::English, 5)
@@ -896,11 +828,7 @@ async fn cursor_past_the_end_still_follows() {
 
 #[tokio::test]
 async fn glossary_terms_ignore_case_in_any_script() {
-    let server = TestServer::start_with(ServerOptions {
-        model: false,
-        ..ServerOptions::default()
-    })
-    .await;
+    let server = TestServer::without_model().await;
     server
         .add_staff("ana", "Ana", StaffRole::Admin, Language::English, 5)
         .await;
