@@ -2,7 +2,7 @@
 //! crossdesk server.
 //!
 //! * Same language: an English agent replies to an English buyer `--replies`
-//!   times; each reply is timed from sending the `reply` frame on the staff
+//!   times. Each reply is timed from sending the `reply` frame on the staff
 //!   socket to receiving the stored event on the buyer socket.
 //! * Translated: a Chinese agent replies to a Spanish buyer with
 //!   `--translated` distinct sentences (distinct, so none is served from the

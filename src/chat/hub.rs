@@ -25,7 +25,7 @@ const CHANNEL_CAPACITY: usize = 256;
 /// Signals buffered on the staff feed, shared by every conversation.
 const STAFF_FEED_CAPACITY: usize = 4096;
 
-/// What the staff feed carries.
+/// A signal on the staff feed.
 #[derive(Debug, Clone)]
 pub enum StaffSignal {
     /// A frame published to a conversation's buyer sockets.

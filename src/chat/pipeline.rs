@@ -159,8 +159,8 @@ impl ChatService {
         Ok(())
     }
 
-    /// Writes the reply: order lookup, or an answer from knowledge whose
-    /// streamed text is published while the turn is not silenced.
+    /// Writes the reply by order lookup or from knowledge, publishing its
+    /// streamed text while the turn is not silenced.
     #[allow(clippy::too_many_arguments)]
     async fn compose_reply(
         &self,

@@ -132,8 +132,8 @@ fn prior_weight(letters: usize) -> f64 {
 
 /// HTML tags, URLs (also `javascript:` and `data:` ones), e-mail addresses,
 /// and runs of ASCII letters, digits and joiners that contain a digit (order
-/// numbers, model numbers, prices, "100pcs"). Markup pasted into a chat says
-/// nothing about the writer's language.
+/// numbers, model numbers, prices, "100pcs"). Markup pasted into a chat is no
+/// evidence of the writer's language.
 static NON_LINGUISTIC: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?i)</?[a-z][^<>]{0,200}>|\b(javascript|data|vbscript|mailto|file):\S*|(https?://|www\.)\S+|[\w.+-]+@[\w-]+(\.[\w-]+)+|[A-Za-z0-9#$€£¥.,/_-]*[0-9][A-Za-z0-9#$€£¥.,/_%-]*",

@@ -14,16 +14,21 @@ use crate::storage::{
 };
 use crate::translation::check_translation;
 
+/// The reason an agent's request was rejected, as sent to the console.
+#[derive(Debug)]
+pub struct Refusal {
+    pub code: RefusedCode,
+    pub message: String,
+    /// The owner's display name, when another agent has the chat.
+    pub owner: Option<String>,
+}
+
 /// The result of a take, hand-back or resolve.
 #[derive(Debug)]
 pub enum ActionOutcome {
     /// Done; the `state` event, or `None` when nothing had to change.
     Done(Option<Box<StoredEvent>>),
-    Refused {
-        code: RefusedCode,
-        message: String,
-        owner: Option<String>,
-    },
+    Refused(Refusal),
 }
 
 /// The result of a reply.
@@ -41,11 +46,7 @@ pub enum ReplyOutcome {
         language: Language,
         failure: String,
     },
-    Refused {
-        code: RefusedCode,
-        message: String,
-        owner: Option<String>,
-    },
+    Refused(Refusal),
 }
 
 impl StaffService {
@@ -58,7 +59,7 @@ impl StaffService {
     ) -> Result<ActionOutcome, StoreError> {
         let chat = &self.chat;
         let Some(conversation) = chat.store.conversation(conversation_id).await? else {
-            return Ok(not_found(conversation_id));
+            return Ok(ActionOutcome::Refused(not_found(conversation_id)));
         };
         let language = self.buyer_language(&conversation);
         let notice = match action {
@@ -97,26 +98,26 @@ impl StaffService {
                 ActionOutcome::Done(Some(event))
             }
             OwnershipOutcome::Unchanged => ActionOutcome::Done(None),
-            OwnershipOutcome::OwnedByOther { owner_name, .. } => ActionOutcome::Refused {
+            OwnershipOutcome::OwnedByOther { owner_name, .. } => ActionOutcome::Refused(Refusal {
                 code: RefusedCode::Owned,
                 message: format!("{owner_name} has this chat; ask them to hand it over"),
                 owner: Some(owner_name),
-            },
-            OwnershipOutcome::LimitReached { limit } => ActionOutcome::Refused {
+            }),
+            OwnershipOutcome::LimitReached { limit } => ActionOutcome::Refused(Refusal {
                 code: RefusedCode::LimitReached,
                 message: format!(
                     "you own {limit} chats, your limit; resolve or hand one back first"
                 ),
                 owner: None,
-            },
-            OwnershipOutcome::NotAllowed(state) => ActionOutcome::Refused {
+            }),
+            OwnershipOutcome::NotAllowed(state) => ActionOutcome::Refused(Refusal {
                 code: RefusedCode::NotAllowed,
                 message: format!(
                     "the chat is {}; only the agent who owns a chat can hand it back",
                     state.as_str()
                 ),
                 owner: None,
-            },
+            }),
         })
     }
 
@@ -132,7 +133,7 @@ impl StaffService {
     ) -> Result<ReplyOutcome, StoreError> {
         let chat = &self.chat;
         let Some(conversation) = chat.store.conversation(conversation_id).await? else {
-            return Ok(refused_reply(not_found(conversation_id)));
+            return Ok(ReplyOutcome::Refused(not_found(conversation_id)));
         };
         let stored_client_id = format!("{STAFF_CLIENT_ID_PREFIX}{client_id}");
         // A console resends replies after a reconnect; a resend must not take
@@ -151,8 +152,8 @@ impl StaffService {
             let taken = self
                 .change_owner(staff, conversation_id, StaffAction::Take)
                 .await?;
-            if let ActionOutcome::Refused { .. } = taken {
-                return Ok(refused_reply(taken));
+            if let ActionOutcome::Refused(refusal) = taken {
+                return Ok(ReplyOutcome::Refused(refusal));
             }
         }
         let buyer_language = self.buyer_language(&conversation);
@@ -218,14 +219,14 @@ impl StaffService {
                     None => Err(StoreError::ConversationNotFound(conversation_id.to_owned())),
                 }
             }
-            StaffMessageOutcome::NotOwner(state) => Ok(ReplyOutcome::Refused {
+            StaffMessageOutcome::NotOwner(state) => Ok(ReplyOutcome::Refused(Refusal {
                 code: RefusedCode::NotAllowed,
                 message: format!(
                     "the chat is {} and no longer yours; take it again to reply",
                     state.as_str()
                 ),
                 owner: None,
-            }),
+            })),
         }
     }
 
@@ -322,25 +323,10 @@ impl StaffService {
     }
 }
 
-fn not_found(conversation_id: &str) -> ActionOutcome {
-    ActionOutcome::Refused {
+fn not_found(conversation_id: &str) -> Refusal {
+    Refusal {
         code: RefusedCode::NotFound,
         message: format!("no conversation has the id {conversation_id:?}"),
         owner: None,
-    }
-}
-
-fn refused_reply(outcome: ActionOutcome) -> ReplyOutcome {
-    match outcome {
-        ActionOutcome::Refused {
-            code,
-            message,
-            owner,
-        } => ReplyOutcome::Refused {
-            code,
-            message,
-            owner,
-        },
-        ActionOutcome::Done(_) => unreachable!("only refusals are converted"),
     }
 }

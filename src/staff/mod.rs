@@ -3,8 +3,8 @@
 //!
 //! Every ownership change goes through the store's versioned update and is
 //! published after it commits. A takeover silences the bot's turn in flight
-//! before the takeover's own frames go out, so the buyer never sees the bot
-//! continue after "a person has joined".
+//! before the takeover's own frames go out, so no bot text reaches the buyer
+//! after "a person has joined".
 
 pub mod accounts;
 mod actions;
@@ -23,7 +23,7 @@ use crate::language::Language;
 use crate::storage::{Conversation, StaffAccount, StoreError};
 use accounts::SignInLimiter;
 
-pub use actions::{ActionOutcome, ReplyOutcome};
+pub use actions::{ActionOutcome, Refusal, ReplyOutcome};
 
 /// How often chats owned by disabled accounts are returned to the queue.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(15);
@@ -48,8 +48,8 @@ impl StaffService {
         Self { chat, sign_in }
     }
 
-    /// Returns the chats of disabled accounts to the queue and tells their
-    /// buyers and every console.
+    /// Returns the chats of disabled accounts to the queue and publishes the
+    /// change to their buyers and every console.
     pub async fn requeue_chats_of_disabled(&self) -> Result<usize, StoreError> {
         let moved = self.chat.store.requeue_chats_of_disabled().await?;
         for (conversation_id, event) in &moved {

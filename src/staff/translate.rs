@@ -39,7 +39,7 @@ pub fn needs_translation(event: &StoredEvent, agent: Language) -> Option<(String
 /// cannot fill the model's queue ahead of buyers.
 ///
 /// NOTE: the limit is per console, so more consoles translating at once
-/// than the model queue holds can make buyers' generated replies fall back
+/// than the model queue accepts can make buyers' generated replies fall back
 /// to the passage or the busy reply.
 pub fn spawn_translation(
     chat: Arc<ChatService>,

@@ -73,14 +73,19 @@ pub struct Transition<'a> {
     pub reason: &'a str,
     /// The change applies only if the conversation is in one of these states.
     pub allowed_from: &'a [ConversationState],
-    /// What the buyer is told, already in the buyer's language.
+    /// The notice stored for the buyer, already in the buyer's language.
     pub notice: Option<&'a str>,
     /// The staff member's display name, on changes a staff member makes.
     pub actor_name: Option<&'a str>,
 }
 
-pub(super) const SELECT_CONVERSATION: &str = "SELECT id, language, locale, state, owner_staff_id, \
-    state_version, last_seq, pending_order, failed_order_attempts FROM conversations WHERE id = ?";
+/// Every column of the conversations table, for loading several rows.
+pub(super) const SELECT_CONVERSATIONS: &str = "SELECT id, language, locale, state, \
+    owner_staff_id, state_version, last_seq, pending_order, failed_order_attempts \
+    FROM conversations";
+pub(super) const SELECT_CONVERSATION: &str = "SELECT id, language, locale, state, \
+    owner_staff_id, state_version, last_seq, pending_order, failed_order_attempts \
+    FROM conversations WHERE id = ?";
 
 impl Store {
     /// Creates a conversation owned by the bot.

@@ -52,13 +52,13 @@ pub struct NewEvent {
     pub reason: Option<String>,
     pub note: Option<String>,
     pub rating: Option<String>,
-    /// What the agent wrote, when `text` is its translation for the buyer.
+    /// The agent's own text, when `text` is its translation for the buyer.
     pub original_text: Option<String>,
     pub original_language: Option<Language>,
     pub staff_id: Option<String>,
     /// The staff member's display name on their messages and takeovers.
     pub author_name: Option<String>,
-    /// Why the translation in `text` failed its check, when an agent sent it anyway.
+    /// The check failure of the translation in `text`, when an agent sent it anyway.
     pub check_failure: Option<String>,
 }
 
@@ -207,8 +207,8 @@ impl Store {
         rows.iter().map(event_from_row).collect()
     }
 
-    /// The last `limit` events before `before_seq` (or the newest when `None`),
-    /// oldest first, for paging back through a transcript.
+    /// Returns the last `limit` events before `before_seq` (or the newest when
+    /// `None`), oldest first, for paging back through a transcript.
     pub async fn events_before(
         &self,
         conversation_id: &str,

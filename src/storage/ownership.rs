@@ -4,14 +4,14 @@
 //! `BEGIN IMMEDIATE` transaction, so two agents taking the same chat at the
 //! same moment are serialized: the first wins and the second reads the
 //! winner as the owner. The per-agent limit on owned chats is counted in the
-//! same transaction, so it holds under concurrent takes too.
+//! same transaction, so concurrent takes cannot exceed it.
 
 use serde::Serialize;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::conversations::{
-    SELECT_CONVERSATION, apply_transition, conversation_from_row, conversation_in,
+    SELECT_CONVERSATIONS, apply_transition, conversation_from_row, conversation_in,
 };
 use super::events::{insert_event, next_seq};
 use super::{ConversationState, NewEvent, Store, StoreError, StoredEvent, Transition};
@@ -201,8 +201,8 @@ impl Store {
     ) -> Result<Vec<(String, StoredEvent)>, StoreError> {
         let mut tx = self.begin_write().await?;
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "{} AND state = 'staff' AND owner_staff_id IN (SELECT id FROM staff WHERE disabled = 1)",
-            SELECT_CONVERSATION.replace("WHERE id = ?", "WHERE 1 = 1")
+            "{SELECT_CONVERSATIONS} WHERE state = 'staff' \
+             AND owner_staff_id IN (SELECT id FROM staff WHERE disabled = 1)"
         )))
         .fetch_all(&mut *tx)
         .await?;

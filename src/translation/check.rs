@@ -95,7 +95,7 @@ pub fn check_translation(
     }
 }
 
-/// Writing systems told apart by the check; Latin is allowed in every
+/// Writing systems the check distinguishes. Latin is allowed in every
 /// language because codes, units and brand names are written in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Script {

@@ -127,7 +127,7 @@ impl Translator {
         })
     }
 
-    /// The cached translation of `text`, if one was made.
+    /// Returns the cached translation of `text`, if one was made.
     pub async fn cached(
         &self,
         text: &str,

@@ -83,7 +83,7 @@ impl TestServer {
         Self::start_with(ServerOptions::default()).await
     }
 
-    /// A server without the model, for tests that need no generation.
+    /// Starts a server without the model, for tests that need no generation.
     pub async fn without_model() -> Self {
         Self::start_with(ServerOptions {
             model: false,

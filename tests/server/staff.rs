@@ -1,6 +1,6 @@
 //! The staff side against the real server: sign-in, takeovers racing each
 //! other and the bot, replies translated for the buyer, reconnects, and the
-//! buyer being told who joined.
+//! notice that names the agent who joined.
 
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::fixture::{Client, STAFF_PASSWORD, ServerOptions, TestServer};
 
-/// Opens a buyer conversation, writes `text` and asks for a person; returns
+/// Opens a buyer conversation, writes `text` and requests a person. Returns
 /// the buyer socket and the conversation id once the chat is queued.
 async fn queued_buyer(server: &TestServer, locale: &str, text: &str) -> (Client, String) {
     let (mut buyer, welcome) = server.connect(None, locale, 0).await;
@@ -115,7 +115,7 @@ async fn simultaneous_takeovers_have_one_owner() {
         let take = json!({"type": "take", "conversation_id": id});
         tokio::join!(first.send_json(take.clone()), second.send_json(take));
 
-        // Each console sees the winner's state event; the loser also gets
+        // Each console receives the winner's state event. The loser also gets
         // `refused`, before or after it.
         let mut refusals = Vec::new();
         let mut owners = Vec::new();

@@ -14,7 +14,7 @@ use crate::chat::protocol::{ErrorCode, ServerFrame};
 use crate::chat::session::MAX_CLIENT_ID_CHARS;
 use crate::limits::TokenBucket;
 use crate::staff::StaffService;
-use crate::staff::actions::{ActionOutcome, ReplyOutcome};
+use crate::staff::actions::{ActionOutcome, Refusal, ReplyOutcome};
 use crate::staff::protocol::{RefusedCode, StaffClientFrame, StaffServerFrame};
 use crate::storage::{StaffAccount, StaffAction, StoreError};
 
@@ -249,11 +249,11 @@ impl Reader {
             .service
             .change_owner(&self.staff, &conversation_id, action)
             .await?;
-        if let ActionOutcome::Refused {
+        if let ActionOutcome::Refused(Refusal {
             code,
             message,
             owner,
-        } = outcome
+        }) = outcome
         {
             let frame = StaffServerFrame::Refused {
                 conversation_id,
@@ -421,11 +421,11 @@ fn reply_frame(
             language,
             failure,
         },
-        ReplyOutcome::Refused {
+        ReplyOutcome::Refused(Refusal {
             code,
             message,
             owner,
-        } => StaffServerFrame::Refused {
+        }) => StaffServerFrame::Refused {
             conversation_id,
             code,
             message,
